@@ -1,0 +1,156 @@
+"""The exceptions this library raises on purpose.
+
+Every one derives from :class:`JobsError`::
+
+    JobsError
+    ├── InvalidArgument (also ValueError, TypeError)  bad input, raised before any request is sent
+    ├── ConfigError                                   a profile or environment that cannot be used
+    ├── TransportError                                network/TLS failure; the cause is chained
+    ├── ApiError                                      the server answered, but not as expected
+    │   ├── AuthError                                 401 or 403
+    │   └── NotFoundError                             404 (say, an unknown job)
+    ├── StreamError                                   the event stream broke its contract
+    │   ├── EventDecodeError                          a job event whose data is not valid JSON
+    │   ├── EventTooLarge                             one event exceeded the size limit
+    │   └── StreamInterrupted                         the stream ended or broke before ``close``
+    │       └── IdleTimeout                           no bytes for longer than the idle timeout
+    ├── JobFailed                                     ``wait_for``: the job ended ``failed``
+    └── WaitTimeout (also TimeoutError)               ``wait_for``: the deadline passed
+
+Messages say what was expected and what came back, and never contain a token or secret.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+    from ._models import JobResponse
+
+
+class JobsError(Exception):
+    """Base class of every exception raised on purpose by ``waylay_jobs``."""
+
+
+class InvalidArgument(JobsError, ValueError, TypeError):
+    """An argument has the wrong type or value; raised before any request is sent."""
+
+
+class ConfigError(JobsError):
+    """A profile file or the environment does not describe a usable configuration."""
+
+
+class TransportError(JobsError):
+    """The request could not be completed: connection refused, reset, TLS or timeout.
+
+    The underlying ``requests``/``urllib3``/``socket`` exception is chained as ``__cause__``.
+    """
+
+
+class ApiError(JobsError):
+    """The server answered with an error status, or with a body of the wrong kind.
+
+    Attributes:
+        status_code: the HTTP status code.
+        error: the server's error text (the ``error`` field of the JSON body when there is one,
+            else the start of the body).
+        data: the parsed JSON error body, or ``None`` when the body was not JSON.
+        response: the ``requests.Response`` (its body already read).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error: Optional[str] = None,
+        data: Any = None,
+        response: Optional[requests.Response] = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error = error
+        self.data = data
+        self.response = response
+
+
+class AuthError(ApiError):
+    """401 or 403: the credentials are missing, wrong, expired or not allowed."""
+
+
+class NotFoundError(ApiError):
+    """404: the job (or path) does not exist."""
+
+
+class StreamError(JobsError):
+    """The event stream broke its contract."""
+
+
+class EventDecodeError(StreamError):
+    """A job event's data is not the JSON document it should be.
+
+    Attributes:
+        event: the event name (``completed``, ...).
+        snippet: the start of the offending data.
+    """
+
+    def __init__(self, message: str, *, event: str, snippet: str) -> None:
+        super().__init__(message)
+        self.event = event
+        self.snippet = snippet
+
+
+class EventTooLarge(StreamError):
+    """One event grew beyond the configured ``max_event_size``; the connection was closed."""
+
+
+class StreamInterrupted(StreamError):
+    """The stream ended or broke before its ``close`` event (EOF, reset, truncated event)."""
+
+
+class IdleTimeout(StreamInterrupted):
+    """No bytes arrived for longer than the idle timeout: the connection is presumed dead."""
+
+
+class JobFailed(JobsError):
+    """``wait_for``: the job ended in the ``failed`` state.
+
+    Attributes:
+        job: the final ``JobResponse``.
+        reason: the job's ``failedReason`` (``None`` when the server gave none).
+    """
+
+    def __init__(self, message: str, *, job: JobResponse, reason: Optional[str]) -> None:
+        super().__init__(message)
+        self.job = job
+        self.reason = reason
+
+
+class WaitTimeout(JobsError, TimeoutError):
+    """``wait_for``: the overall deadline passed before the job finished.
+
+    Attributes:
+        job_type, job_id: the job waited for.
+        last_job: the last ``JobResponse`` seen, or ``None`` when none could be fetched.
+        last_state: the last known state (``None`` when unknown).
+        timeout: the deadline that passed, in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_type: str,
+        job_id: str,
+        last_job: Optional[JobResponse],
+        last_state: Optional[str],
+        timeout: float,
+    ) -> None:
+        super().__init__(message)
+        self.job_type = job_type
+        self.job_id = job_id
+        self.last_job = last_job
+        self.last_state = last_state
+        self.timeout = timeout
