@@ -16,7 +16,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._exceptions import (
@@ -59,7 +59,7 @@ DEFAULT_MAX_STREAM_FAILURES = 5
 DEFAULT_POLL_INTERVAL = 5.0
 
 #: Job types probed, in this order, when ``wait_for`` is given a bare id.
-PROBE_ORDER: Tuple[str, ...] = tuple(t.value for t in JobType)
+PROBE_ORDER: tuple[str, ...] = tuple(t.value for t in JobType)
 
 _JOB_PATH = re.compile(r"/registry/v2/jobs/(?P<type>[^/?#]+)/(?P<id>[^?#]+)$")
 
@@ -243,9 +243,8 @@ class _Waiter:
             return None
         job = self._check()
         if job is None:
-            self._stream_failed(
-                f"the stream sent close but the job is {self.last_state or 'not known to have ended'}"
-            )
+            state = self.last_state or "not known to have ended"
+            self._stream_failed(f"the stream sent close but the job is {state}")
         return job
 
     def _read(self, stream: Any) -> Any:
@@ -300,7 +299,7 @@ class _Waiter:
             logger.warning("%s: could not check the state: %s", self.label, exc)
             return None
         self.last_job = job
-        self._note_state(str(job.job.state), _progress(job.job.job.progress))
+        self._note_state(str(job.job.state or "unknown"), job.job.job.numeric_progress)
         if job.job.state in TERMINAL_STATES:
             return job
         return None
@@ -410,12 +409,6 @@ def _retry_after(exc: ApiError) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def _progress(value: Any) -> Optional[float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
 
 
 def wait_for(

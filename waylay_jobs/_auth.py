@@ -1,0 +1,245 @@
+"""Authentication: a static bearer token, or an API key and secret exchanged for one.
+
+The key/secret flow is the official SDK's (notes/waylay-sdk-config.md §2.1):
+``POST {gateway}/accounts/v1/tokens?grant_type=client_credentials`` with
+``{"clientId", "clientSecret"}`` answers ``{"token": "<JWT>"}``. The token is renewed a little
+before its ``exp`` claim and once after a 401. One lock makes a shared client safe: however
+many threads need a token, one request is in flight. Tokens and secrets are never logged,
+put in a message or shown by ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.auth import AuthBase
+
+from ._exceptions import (
+    AuthError,
+    InvalidArgument,
+    TransportError,
+    body_encoding,
+    body_snippet,
+    media_type,
+)
+from ._http import DEFAULT_TIMEOUT, USER_AGENT, Timeout, check_timeout, normalize_gateway_url
+
+logger = logging.getLogger("waylay_jobs")
+
+#: Seconds before ``exp`` at which a token is renewed (less for very short-lived tokens).
+DEFAULT_RENEW_MARGIN = 60.0
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, decoded without verifying the signature; ``{}`` when not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_expiry(token: str) -> float | None:
+    """The token's ``exp`` claim (epoch seconds), or ``None`` when it has none."""
+    exp = jwt_claims(token).get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return float(exp)
+    return None
+
+
+def mask(value: str) -> str:
+    """The first characters of an identifier, enough to recognise it: ``'abcd…'``."""
+    return value[:4] + "…" if len(value) > 4 else "…"
+
+
+def _check_credential(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"expected {name} to be a string, got a {type(value).__name__}")
+    text: str = value.strip()
+    # Checked here because requests would quote the whole header value in its own error.
+    if not text or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidArgument(
+            f"expected {name} to be a non-empty string without spaces or control characters "
+            "(value not shown)"
+        )
+    return text
+
+
+class _NoAuth(AuthBase):
+    """Sends no credentials (and keeps requests from falling back to ~/.netrc)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class TokenAuth(AuthBase):
+    """A fixed bearer token (``Authorization: Bearer <token>``); it cannot be renewed."""
+
+    def __init__(self, token: str) -> None:
+        self._token = _check_credential("token", token)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    @property
+    def expires_at(self) -> float | None:
+        """The token's ``exp`` claim in epoch seconds, when it is a JWT that has one."""
+        return token_expiry(self._token)
+
+    def __repr__(self) -> str:
+        return "TokenAuth(token='***')"
+
+
+class ApiKeyAuth(AuthBase):
+    """Exchanges an API key and secret for a bearer token, and renews it.
+
+    Args:
+        gateway_url: the gateway; the token endpoint is ``{gateway}/accounts/v1/tokens``.
+        api_key, api_secret: the key pair (application id and secret with ``tenant_id``).
+        session: the session the token requests go through (same TLS and proxy settings as
+            the API calls); it is not closed here.
+        accounts_url: legacy profiles: the token endpoint is ``{accounts_url}/tokens`` instead.
+        tenant_id: use the ``application_credentials`` grant for this tenant.
+        timeout: (connect, read) seconds for the token request.
+        renew_margin: renew this many seconds before the token expires.
+    """
+
+    def __init__(
+        self,
+        gateway_url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        session: requests.Session,
+        accounts_url: str | None = None,
+        tenant_id: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        renew_margin: float = DEFAULT_RENEW_MARGIN,
+        _clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._api_key = _check_credential("api_key", api_key)
+        self._api_secret = _check_credential("api_secret", api_secret)
+        prefix = (
+            normalize_gateway_url(accounts_url)
+            if accounts_url
+            else normalize_gateway_url(gateway_url) + "/accounts/v1"
+        )
+        self.token_url = prefix + "/tokens"
+        self._tenant_id = None if tenant_id is None else _check_credential("tenant_id", tenant_id)
+        self._session = session
+        self._timeout = check_timeout("timeout", timeout)
+        self._renew_margin = float(renew_margin)
+        self._clock = _clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"ApiKeyAuth(api_key={mask(self._api_key)!r}, token_url={self.token_url!r})"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        return request
+
+    def token(self) -> str:
+        """A token valid for a while yet, fetched (by one thread at a time) when needed."""
+        with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                self._token, self._renew_at = self._fetch()
+            return self._token
+
+    def renew_after_401(self, authorization: str | None) -> bool:
+        """Forget the token a request was rejected with, unless another thread already did."""
+        with self._lock:
+            if self._token is not None and authorization == f"Bearer {self._token}":
+                logger.info("the server rejected the token of %s; fetching a new one", self)
+                self._token = None
+        return True
+
+    def _fetch(self) -> tuple[str, float]:
+        if self._tenant_id is None:
+            params = {"grant_type": "client_credentials"}
+            body = {"clientId": self._api_key, "clientSecret": self._api_secret}
+        else:
+            params = {"grant_type": "application_credentials", "tenant": self._tenant_id}
+            body = {"applicationId": self._api_key, "applicationSecret": self._api_secret}
+        what = f"POST {self.token_url}?grant_type={params['grant_type']}"
+        try:
+            response = self._session.post(
+                self.token_url,
+                params=params,
+                json=body,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                timeout=self._timeout,
+                auth=_NoAuth(),
+                # A 307/308 would re-send the secret to wherever it points: refuse instead.
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"{what}: expected a token, got {type(exc).__name__}: {exc}"
+            ) from exc
+        with response:
+            response.request.body = None  # it holds the secret; an error keeps the response
+            token = self._token_from(response, what)
+        now = self._clock()
+        expires = token_expiry(token)
+        if expires is None:
+            # No exp claim: use it until the server rejects it (a 401 renews it then).
+            logger.debug("fetched a token for %s (no expiry claim)", self)
+            return token, float("inf")
+        margin = min(self._renew_margin, max(0.0, expires - now) / 2)
+        logger.debug("fetched a token for %s, valid for %.0fs", self, expires - now)
+        return token, expires - margin
+
+    def _token_from(self, response: requests.Response, what: str) -> str:
+        status = response.status_code
+        if not 200 <= status < 300:
+            text = body_snippet(response.content, body_encoding(response))
+            error: str | None = text or None
+            data: Any = None
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("error"), str):
+                error = data["error"]
+            raise AuthError(
+                f"{what}: expected 200 with a token for api key {mask(self._api_key)!r}, "
+                f"got {status} {media_type(response)}" + (f": {text}" if text else ""),
+                status_code=status,
+                error=error,
+                data=data,
+                response=response,
+            )
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        token = document.get("token") if isinstance(document, dict) else None
+        if not isinstance(token, str) or not token:
+            # Never quote a 2xx body: it may hold a token under another name.
+            shape = (
+                f"a JSON object with keys {sorted(document)}"
+                if isinstance(document, dict)
+                else f"{media_type(response)} that is not a JSON object"
+            )
+            raise AuthError(
+                f"{what}: expected a JSON object with a 'token' string, got {status} {shape}",
+                status_code=status,
+                response=response,
+            )
+        return token

@@ -1,0 +1,352 @@
+"""``JobsClient``: the one entry point; one short method per endpoint."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal, overload
+
+import requests
+
+from ._auth import ApiKeyAuth, TokenAuth
+from ._config import Credentials, credentials_from_env, load_profile
+from ._exceptions import InvalidArgument
+from ._http import (
+    DEFAULT_GATEWAY_URL,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    Timeout,
+    Transport,
+    json_body,
+    quote_segment,
+)
+from ._models import JobResponse, JobsResponse, decode_job_response, decode_jobs_response
+from ._query import encode_list_query
+
+JOBS_PATH = "/registry/v2/jobs/"
+_INDEX = re.compile(r"\[(-?\d+)\]")
+_NUMBER = re.compile(r"-?\d+")
+
+
+class JobsClient:
+    """A blocking client for the Waylay Function Registry Jobs API.
+
+    Args:
+        gateway_url: the Waylay gateway (``https://`` is added when there is no scheme).
+        token: a bearer token, used as is.
+        api_key, api_secret: an API key pair, exchanged for a token that is renewed before it
+            expires and once after a 401.
+        tenant_id: with an application key pair: the tenant (``application_credentials``).
+        accounts_url: legacy profiles only: the token endpoint prefix instead of the gateway's.
+        session: a ``requests.Session`` to use (proxies, TLS, adapters); the client then does
+            not close it. By default the client creates one and closes it in :meth:`close`.
+        timeout: (connect, read) seconds for ordinary requests, or one number for both.
+        retries: how many times a failed GET is retried (connection errors, 429/502/503/504).
+
+    With neither a token nor a key pair, requests are sent without credentials (a local
+    fake registry needs none). Use it as a context manager, or call :meth:`close`.
+
+    Example::
+
+        with JobsClient.from_profile() as client:
+            for job in client.list(state=["failed"], limit=10).jobs:
+                print(job.type, job.id, job.state)
+    """
+
+    def __init__(
+        self,
+        gateway_url: str = DEFAULT_GATEWAY_URL,
+        *,
+        token: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        tenant_id: str | None = None,
+        accounts_url: str | None = None,
+        session: requests.Session | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        if token is not None and (api_key is not None or api_secret is not None):
+            raise InvalidArgument("expected either token= or api_key=/api_secret=, got both")
+        if (api_key is None) != (api_secret is None):
+            raise InvalidArgument("expected api_key= and api_secret= together, got only one")
+        self._transport = Transport(gateway_url, session=session, timeout=timeout, retries=retries)
+        built = False
+        try:
+            if token is not None:
+                self._transport.auth = TokenAuth(token)
+            elif api_key is not None and api_secret is not None:
+                self._transport.auth = ApiKeyAuth(
+                    self._transport.gateway_url,
+                    api_key,
+                    api_secret,
+                    session=self._transport.session,
+                    accounts_url=accounts_url,
+                    tenant_id=tenant_id,
+                    timeout=self._transport.timeout,
+                )
+            built = True
+        finally:
+            if not built:  # bad credentials: do not leave the session behind
+                self._transport.close()
+
+    @classmethod
+    def from_credentials(cls, credentials: Credentials, **options: Any) -> JobsClient:
+        """A client for resolved :class:`Credentials`; ``options`` as for the constructor."""
+        return cls(
+            credentials.gateway_url,
+            token=credentials.token,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+            tenant_id=credentials.tenant_id,
+            accounts_url=credentials.accounts_url,
+            **options,
+        )
+
+    @classmethod
+    def from_profile(
+        cls,
+        name: str | None = None,
+        *,
+        session: requests.Session | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+    ) -> JobsClient:
+        """A client from an official Waylay SDK profile file (default profile ``_default_``).
+
+        Raises:
+            ConfigError: the profile is missing or broken (the message names the file).
+        """
+        return cls.from_credentials(
+            load_profile(name), session=session, timeout=timeout, retries=retries
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        session: requests.Session | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+    ) -> JobsClient:
+        """A client from ``WAYLAY_GATEWAY_URL``, ``WAYLAY_TOKEN``, ``WAYLAY_API_KEY``,
+        ``WAYLAY_API_SECRET`` and ``WAYLAY_PROFILE`` (see ``waylay_jobs._config``).
+
+        Raises:
+            ConfigError: nothing usable was found (the message lists the variables).
+        """
+        return cls.from_credentials(
+            credentials_from_env(), session=session, timeout=timeout, retries=retries
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        """The normalised gateway URL."""
+        return self._transport.gateway_url
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP transport (session, retries, error mapping) this client sends through."""
+        return self._transport
+
+    def __repr__(self) -> str:
+        return f"JobsClient(gateway_url={self.gateway_url!r}, auth={self._transport.auth!r})"
+
+    def close(self) -> None:
+        """Release the connections (and the session, if the client created it)."""
+        self._transport.close()
+
+    def __enter__(self) -> JobsClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @overload
+    def list(
+        self,
+        query: Mapping[str, Any] | None = ...,
+        *,
+        type: Any = ...,
+        state: Any = ...,
+        function_type: Any = ...,
+        created_before: Any = ...,
+        created_after: Any = ...,
+        limit: Any = ...,
+        raw_response: Literal[False] = ...,
+        select_path: None = ...,
+    ) -> JobsResponse: ...
+
+    @overload
+    def list(
+        self,
+        query: Mapping[str, Any] | None = ...,
+        *,
+        type: Any = ...,
+        state: Any = ...,
+        function_type: Any = ...,
+        created_before: Any = ...,
+        created_after: Any = ...,
+        limit: Any = ...,
+        raw_response: bool = ...,
+        select_path: str | None = ...,
+    ) -> Any: ...
+
+    def list(
+        self,
+        query: Mapping[str, Any] | None = None,
+        *,
+        type: Any = None,
+        state: Any = None,
+        function_type: Any = None,
+        created_before: Any = None,
+        created_after: Any = None,
+        limit: Any = None,
+        raw_response: bool = False,
+        select_path: str | None = None,
+    ) -> Any:
+        """List jobs: ``GET /registry/v2/jobs/``.
+
+        Give the filters either as ``query`` (the wire names: ``type``, ``state``,
+        ``functionType``, ``createdBefore``, ``createdAfter``, ``limit``) or as keywords;
+        both send the same request. ``type``, ``state`` and ``function_type`` take a string or
+        a list; ``created_before``/``created_after`` a ``datetime``, ``date``, ``timedelta``
+        (an age) or a string such as ``"1d"``, ``"P1D"`` or ``"2024-05-01"``.
+
+        Args:
+            raw_response: return the ``requests.Response`` as it is, without checking it.
+            select_path: return only this part of the JSON document (``"jobs.0.id"``).
+
+        Returns:
+            A ``JobsResponse`` (``.jobs``, ``.limit``), unless one of the options says otherwise.
+
+        Raises:
+            InvalidArgument: a bad filter, before anything is sent.
+            AuthError, ApiError, TransportError: see ``waylay_jobs._exceptions``.
+        """
+        _check_options(raw_response, select_path)
+        params = encode_list_query(
+            query,
+            type=type,
+            state=state,
+            function_type=function_type,
+            created_before=created_before,
+            created_after=created_after,
+            limit=limit,
+        )
+        response = self._transport.get_json(JOBS_PATH, params, raw_response=raw_response)
+        if raw_response:
+            return response
+        document = json_body(response)
+        if select_path is not None:
+            return select(document, select_path)
+        return decode_jobs_response(document)
+
+    @overload
+    def get(
+        self,
+        type: Any,
+        id: str,
+        *,
+        raw_response: Literal[False] = ...,
+        select_path: None = ...,
+    ) -> JobResponse: ...
+
+    @overload
+    def get(
+        self,
+        type: Any,
+        id: str,
+        *,
+        raw_response: bool = ...,
+        select_path: str | None = ...,
+    ) -> Any: ...
+
+    def get(
+        self,
+        type: Any,
+        id: str,
+        *,
+        raw_response: bool = False,
+        select_path: str | None = None,
+    ) -> Any:
+        """Get one job: ``GET /registry/v2/jobs/{type}/{id}``.
+
+        Args:
+            type: the job type (``"build"``, a ``JobType``, or a newer type's name).
+            id: the job id; any characters, sent as one percent-encoded path segment.
+            raw_response, select_path: as for :meth:`list`.
+
+        Returns:
+            A ``JobResponse`` (``.job.state``, ``.job.job.id``, ``.links`` ...).
+
+        Raises:
+            InvalidArgument: an empty id or a type that is not a string.
+            NotFoundError: no such job. AuthError, ApiError, TransportError: as for :meth:`list`.
+        """
+        _check_options(raw_response, select_path)
+        if isinstance(type, enum.Enum):
+            type = type.value
+        path = f"{JOBS_PATH}{quote_segment('type', type)}/{quote_segment('id', id)}"
+        response = self._transport.get_json(path, (), raw_response=raw_response)
+        if raw_response:
+            return response
+        document = json_body(response)
+        if select_path is not None:
+            return select(document, select_path)
+        return decode_job_response(document)
+
+    # --- events and wait_for are defined below by the lead ---
+
+
+def select(document: Any, path: str) -> Any:
+    """The part of a JSON document at a dot path: ``"job.state"``, ``"jobs.0.id"``, ``"jobs[0]"``.
+
+    List indexes may be negative (``"jobs[-1]"``); ``""`` selects the whole document.
+
+    Raises:
+        InvalidArgument: the path does not exist (the message lists what does).
+    """
+    if path == "":
+        return document
+    current = document
+    walked: list[str] = []
+    for step in _INDEX.sub(r".\1", path).split("."):
+        where = ".".join(walked) or "the document"
+        if isinstance(current, dict):
+            if step not in current:
+                keys = ", ".join(sorted(map(str, current))) or "none"
+                raise InvalidArgument(
+                    f"select_path {path!r}: {where} has no key {step!r}; its keys: {keys}"
+                )
+            current = current[step]
+        elif isinstance(current, list):
+            if not _NUMBER.fullmatch(step) or not -len(current) <= int(step) < len(current):
+                raise InvalidArgument(
+                    f"select_path {path!r}: {where} is a list of {len(current)}; "
+                    f"expected an index from {-len(current)} to {len(current) - 1}, got {step!r}"
+                )
+            current = current[int(step)]
+        else:
+            raise InvalidArgument(
+                f"select_path {path!r}: {where} is a {type(current).__name__}, "
+                f"not an object or list, so it has no {step!r}"
+            )
+        walked.append(step)
+    return current
+
+
+def _check_options(raw_response: Any, select_path: Any) -> None:
+    if not isinstance(raw_response, bool):
+        raise InvalidArgument(f"expected raw_response to be True or False, got {raw_response!r}")
+    if select_path is not None and not isinstance(select_path, str):
+        raise InvalidArgument(f"expected select_path to be a string, got {select_path!r}")
+    if raw_response and select_path is not None:
+        raise InvalidArgument("expected one of raw_response=True and select_path, got both")
