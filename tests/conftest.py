@@ -1,0 +1,1 @@
+pytest_plugins = ["waylay_jobs.testing.pytest_plugin"]
