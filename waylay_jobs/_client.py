@@ -6,7 +6,7 @@ import enum
 import re
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any, Callable, Literal, overload
 
 import requests
 
@@ -22,10 +22,20 @@ from ._http import (
     json_body,
     quote_segment,
 )
-from ._models import JobResponse, JobsResponse, decode_job_response, decode_jobs_response
-from ._query import encode_list_query
+from ._events import EventStream
+from ._models import (
+    Event,
+    JobResponse,
+    JobsResponse,
+    decode_job_response,
+    decode_jobs_response,
+)
+from ._query import Params, encode_events_query, encode_list_query
+from ._sse import DEFAULT_MAX_EVENT_SIZE
+from ._wait import DEFAULT_IDLE_TIMEOUT, DEFAULT_POLL_INTERVAL, wait_for
 
 JOBS_PATH = "/registry/v2/jobs/"
+EVENTS_PATH = "/registry/v2/jobs/events"
 _INDEX = re.compile(r"\[(-?\d+)\]")
 _NUMBER = re.compile(r"-?\d+")
 
@@ -303,7 +313,135 @@ class JobsClient:
             return select(document, select_path)
         return decode_job_response(document)
 
-    # --- events and wait_for are defined below by the lead ---
+    def events(
+        self,
+        query: Mapping[str, Any] | None = None,
+        *,
+        type: Any = None,
+        id: Any = None,
+        children: Any = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> EventStream:
+        """Subscribe to job events: ``GET /registry/v2/jobs/events`` (Server-Sent Events).
+
+        The request is sent at once; events are read as you iterate, each one handed over as
+        soon as its bytes arrive, whatever the response framing.
+
+        Args:
+            query: ``{"type": ..., "id": ..., "children": ...}``, or use the keywords.
+            type: one job type. id: one job id (then the server ends with ``close``).
+            children: also the events of the job's dependants.
+            idle_timeout: seconds without a byte (not even a keep-alive) after which the
+                connection is presumed dead and :class:`IdleTimeout` is raised.
+            max_event_size: the largest event accepted, in bytes; a larger one raises
+                :class:`EventTooLarge` and closes the connection.
+
+        Returns:
+            An :class:`EventStream`: iterate it for ``AckEvent``, ``KeepAliveEvent``,
+            ``JobEvent``, ``CloseEvent`` and ``UnknownEvent`` objects (``.event`` is the wire
+            name, ``.data`` the text or the decoded job event). It ends after ``close``.
+            Use it in a ``with`` block, or ``close()`` it; ``cancel()`` from another thread
+            unblocks a waiting read.
+
+        Raises:
+            InvalidArgument: a bad filter, before anything is sent.
+            AuthError, NotFoundError, ApiError: an error status, or a response that is not
+                ``text/event-stream`` (the same exceptions as :meth:`get`).
+            TransportError: the request failed.
+            While iterating: ``EventDecodeError`` (a job event that is not valid JSON),
+            ``EventTooLarge``, ``StreamInterrupted`` (the stream ended before ``close``) and
+            ``IdleTimeout``.
+
+        Example::
+
+            with client.events(type="build", id=job_id) as stream:
+                for event in stream:
+                    print(event.event, getattr(event.data, "job", event.data))
+        """
+        _check_positive("idle_timeout", idle_timeout)
+        params = encode_events_query(query, type=type, id=id, children=children)
+        return self._open_events(params, idle_timeout, max_event_size)
+
+    def wait_for(
+        self,
+        job: Any,
+        *,
+        timeout: float | None = None,
+        raise_on_failure: bool = True,
+        on_event: Callable[[Event], Any] | None = None,
+        children: bool = False,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> JobResponse:
+        """Block until the job ends, and return its final ``JobResponse``.
+
+        The waiter subscribes to the job's events first and then checks its state with
+        :meth:`get`, so a job that already ended returns at once and nothing sent in between
+        is missed. After ``close`` it confirms the final state with :meth:`get` (a ``failed``
+        that is followed by a retry is not the end). A dropped or silent connection, a server
+        error or a malformed event makes it check the state again and reconnect, with
+        exponential backoff and full jitter; when the stream keeps failing it polls
+        :meth:`get` instead (and logs that it does). State changes are logged on the
+        ``waylay_jobs`` logger at INFO.
+
+        Args:
+            job: a job id (the job type is then found by trying ``get`` for each job type
+                in turn), a ``(type, id)`` pair, a ``JobReference``, a list item, a
+                ``JobResponse``, or a job href (``.../registry/v2/jobs/<type>/<id>`` or its
+                event link).
+            timeout: one overall deadline in seconds, across every reconnect and poll; no
+                single read outlives it. ``None`` waits as long as the job runs (a dead
+                connection is still noticed through ``idle_timeout``).
+            raise_on_failure: raise :class:`JobFailed` when the job ends ``failed``
+                (default); with ``False`` the failed job is returned.
+            on_event: called with every event received (``ack`` and keep-alives included).
+            children: also follow (and pass to ``on_event``) the events of child jobs.
+            idle_timeout: seconds without a byte before the connection is presumed dead.
+            poll_interval: seconds between polls once the stream has been given up.
+
+        Returns:
+            The final ``JobResponse`` (state ``completed``, or ``failed`` when
+            ``raise_on_failure=False``).
+
+        Raises:
+            JobFailed: the job ended failed (``.job``, ``.reason``).
+            WaitTimeout: ``timeout`` passed (a ``TimeoutError``; ``.last_job``,
+                ``.last_state``).
+            NotFoundError, AuthError: the job does not exist, or access was refused.
+            InvalidArgument: ``job`` or an option is not usable.
+
+        Example::
+
+            final = client.wait_for(("build", job_id), timeout=600)
+            print(final.job.state, final.job.result)
+        """
+        return wait_for(
+            self,
+            job,
+            timeout=timeout,
+            raise_on_failure=raise_on_failure,
+            on_event=on_event,
+            children=children,
+            idle_timeout=idle_timeout,
+            poll_interval=poll_interval,
+        )
+
+    def _open_job_stream(
+        self, job_type: str, job_id: str, *, children: bool, read_timeout: float
+    ) -> EventStream:
+        """The subscription ``wait_for`` uses: one job, ``read_timeout`` per read."""
+        params = encode_events_query(type=job_type, id=job_id, children=children)
+        return self._open_events(params, read_timeout, DEFAULT_MAX_EVENT_SIZE)
+
+    def _open_events(
+        self, params: Params, read_timeout: float, max_event_size: int
+    ) -> EventStream:
+        connect = self._transport.timeout[0]
+        response = self._transport.open_stream(
+            EVENTS_PATH, params, timeout=(connect, read_timeout)
+        )
+        return EventStream(response, max_event_size=max_event_size)
 
 
 def select(document: Any, path: str) -> Any:
@@ -350,3 +488,8 @@ def _check_options(raw_response: Any, select_path: Any) -> None:
         raise InvalidArgument(f"expected select_path to be a string, got {select_path!r}")
     if raw_response and select_path is not None:
         raise InvalidArgument("expected one of raw_response=True and select_path, got both")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InvalidArgument(f"expected {name} to be a number of seconds > 0, got {value!r}")

@@ -185,6 +185,7 @@ class Transport:
         """Close the session if this transport created it; safe to call twice."""
         self._closed = True
         if self._owns_session:
+            _close_idle_connections(self.session)
             self.session.close()
 
     def get_json(
@@ -373,3 +374,17 @@ def _read_some(response: requests.Response, limit: int) -> bytes:
         logger.debug("could not read the error body: %s", exc)
         chunks.append(f" [body unreadable: {type(exc).__name__}]".encode())
     return b"".join(chunks)[:limit]
+
+
+def _close_idle_connections(session: requests.Session) -> None:
+    # Session.close() only forgets its connection pools (urllib3 gives them no dispose
+    # function), so idle keep-alive sockets stay open for as long as anything still refers to
+    # a pool, say a logged exception's traceback. Close them now.
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if manager is None:
+            continue
+        for key in list(manager.pools.keys()):
+            pool = manager.pools.get(key)
+            if pool is not None:
+                pool.close()

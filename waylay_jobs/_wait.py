@@ -392,7 +392,8 @@ class _Waiter:
 
 
 def _retryable_status(status: int) -> bool:
-    return status == 429 or status >= 500
+    # A 2xx here is a body of the wrong kind (a proxy's HTML page): worth another try.
+    return status == 429 or status >= 500 or 200 <= status < 300
 
 
 def _retry_after(exc: ApiError) -> Optional[float]:
