@@ -20,8 +20,8 @@ from waylay_jobs import (
     NotFoundError,
     UnknownEvent,
     WaitTimeout,
+    _wait,
 )
-from waylay_jobs import _wait
 from waylay_jobs.testing import FakeRegistry, Faults
 
 from .netcheck import client_connections
@@ -83,7 +83,9 @@ class TestOutcomes:
     ) -> None:
         job_id = registry.add_job("build", "retry")
         seen: list[str] = []
-        final = client.wait_for(("build", job_id), timeout=30, on_event=lambda e: seen.append(e.event))
+        final = client.wait_for(
+            ("build", job_id), timeout=30, on_event=lambda e: seen.append(e.event)
+        )
         assert final.job.state == "completed"
         assert "failed" in seen
         assert seen.index("failed") < seen.index("completed")
@@ -276,13 +278,18 @@ class TestFaults:
     def test_retry_after_is_a_floor_for_the_reconnect_delay(
         self, registry: FakeRegistry, client: JobsClient
     ) -> None:
-        job_id = registry.add_job("build", "success", faults=Faults(status=503, retry_after="7", times=1))
+        job_id = registry.add_job(
+            "build", "success", faults=Faults(status=503, retry_after="7", times=1)
+        )
         sleeps: list[float] = []
         final = _wait.wait_for(client, ("build", job_id), timeout=30, _sleep=sleeps.append)
         assert final.job.state == "completed"
-        assert sleeps and sleeps[0] >= 7
+        assert sleeps
+        assert sleeps[0] >= 7
 
-    @pytest.mark.parametrize(("status", "error"), [(401, AuthError), (403, AuthError), (404, NotFoundError)])
+    @pytest.mark.parametrize(
+        ("status", "error"), [(401, AuthError), (403, AuthError), (404, NotFoundError)]
+    )
     def test_no_retrying_on_auth_and_not_found(
         self, registry: FakeRegistry, client: JobsClient, status: int, error: type[Exception]
     ) -> None:

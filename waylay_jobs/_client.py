@@ -12,6 +12,7 @@ import requests
 
 from ._auth import ApiKeyAuth, TokenAuth
 from ._config import Credentials, credentials_from_env, load_profile
+from ._events import EventStream
 from ._exceptions import InvalidArgument
 from ._http import (
     DEFAULT_GATEWAY_URL,
@@ -22,7 +23,6 @@ from ._http import (
     json_body,
     quote_segment,
 )
-from ._events import EventStream
 from ._models import (
     Event,
     JobResponse,

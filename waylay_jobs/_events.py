@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from types import TracebackType
 from typing import Optional
 
@@ -86,7 +86,7 @@ class EventStream(Iterator[Event]):
 
 def _generate(
     response: requests.Response, decoder: SSEDecoder, cancelled: threading.Event
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     try:
         for sse in decoder.iter_events(iter_chunks(response)):
             event = parse_event(sse.event, sse.data, sse.id)

@@ -9,13 +9,12 @@ whatever has arrived, after at most one ``recv``, for both framings.
 
 from __future__ import annotations
 
+import contextlib
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 import requests
-import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
@@ -53,7 +52,7 @@ def iter_chunks(response: requests.Response, chunk_size: int = CHUNK_SIZE) -> It
 def _reader(response: requests.Response, chunk_size: int) -> Callable[[], bytes]:
     raw: Any = response.raw
     if hasattr(raw, "read1"):  # urllib3 >= 2.2
-        return lambda: raw.read1(chunk_size, decode_content=True)  # type: ignore[no-any-return]
+        return lambda: raw.read1(chunk_size, decode_content=True)
     # urllib3 1.26: no read1. Chunked bodies: urllib3's own chunk reader returns per chunk.
     if getattr(raw, "chunked", False) and raw.supports_chunked_reads():
         chunks = raw.read_chunked(chunk_size, decode_content=True)
@@ -66,7 +65,7 @@ def _reader(response: requests.Response, chunk_size: int) -> Callable[[], bytes]
             f"expected an uncompressed event stream, got Content-Encoding: {encoding}"
         )
     fp = raw._fp
-    return lambda: fp.read1(chunk_size)  # type: ignore[no-any-return]
+    return lambda: fp.read1(chunk_size)
 
 
 def cancel_response(response: requests.Response) -> None:
@@ -83,10 +82,9 @@ def cancel_response(response: requests.Response) -> None:
         return
     sock = _socket_of(raw)
     if sock is not None:
-        try:
+        # Already closed or shut down: then there is nothing left to unblock.
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed or shut down: nothing left to unblock
 
 
 def _socket_of(raw: Any) -> Optional[socket.socket]:
@@ -94,6 +92,3 @@ def _socket_of(raw: Any) -> Optional[socket.socket]:
     sock = getattr(getattr(fp, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
 
-
-URLLIB3_MAJOR = int(urllib3.__version__.split(".")[0])
-_lock = threading.Lock()
