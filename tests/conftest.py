@@ -1,6 +1,5 @@
-"""Shared test set-up.
+"""Shared test set-up: the fake registry fixtures (``fake_registry``, ``make_fake_registry``)."""
 
-The fake registry fixtures (``fake_registry``, ``make_fake_registry``) come from the
-``waylay_jobs.testing.pytest_plugin`` plugin, registered by the installed package
-(``pytest11`` entry point in setup.cfg).
-"""
+# Loaded here rather than through an entry point, so that coverage starts before the package
+# is imported. Users of the fake registry add the same line to their own conftest.py.
+pytest_plugins = ["waylay_jobs.testing.pytest_plugin"]

@@ -121,7 +121,11 @@ STREAMS = st.lists(
     st.tuples(
         st.sampled_from(["", "event: job\n", "id: 9\n", ": c\n", "retry: 10\n"]),
         st.lists(
-            st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=20), max_size=3
+            st.text(
+                alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+                max_size=20,
+            ),
+            max_size=3,
         ),
         st.sampled_from(["\n", "\r\n", "\r"]),
     ),
