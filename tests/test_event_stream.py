@@ -229,12 +229,16 @@ class TestRelease:
         def handler(signum: int, frame: Any) -> None:
             raise Alarm
 
+        def read_two() -> None:
+            with client.events(type="build", id=_manual(registry)) as stream:
+                next(stream)
+                signal.setitimer(signal.ITIMER_REAL, 0.1)
+                next(stream)  # blocks: the job never moves
+
         previous = signal.signal(signal.SIGALRM, handler)
         try:
-            with pytest.raises(Alarm), client.events(type="build", id=_manual(registry)) as s:
-                next(s)
-                signal.setitimer(signal.ITIMER_REAL, 0.1)
-                next(s)
+            with pytest.raises(Alarm):
+                read_two()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
@@ -260,9 +264,14 @@ class TestFaults:
     ) -> None:
         job_id = registry.add_job("build", "success", faults=Faults(truncate_terminal=True))
         seen: list[str] = []
-        with pytest.raises(StreamInterrupted, match="unterminated event"):
+
+        def consume() -> None:
             for event in client.events(type="build", id=job_id):
                 seen.append(event.event)
+
+        with pytest.raises(StreamInterrupted, match="unterminated event"):
+            consume()
+        assert "active" in seen  # the events before the cut came through
         assert "close" not in seen
 
     def test_oversized_event_is_rejected_and_the_connection_closed(
