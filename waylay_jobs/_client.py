@@ -360,6 +360,12 @@ class JobsClient:
                     print(event.event, getattr(event.data, "job", event.data))
         """
         _check_positive("idle_timeout", idle_timeout)
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int) or (
+            max_event_size <= 0
+        ):
+            raise InvalidArgument(
+                f"expected max_event_size to be a number of bytes > 0, got {max_event_size!r}"
+            )
         params = encode_events_query(query, type=type, id=id, children=children)
         return self._open_events(params, idle_timeout, max_event_size)
 

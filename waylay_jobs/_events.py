@@ -63,14 +63,20 @@ class EventStream(Iterator[Event]):
 
     def close(self) -> None:
         """Release the connection. Idempotent."""
-        if not self._closed:
-            self._closed = True
+        if self._closed:
+            return
+        self._closed = True
+        try:
             self._events.close()
-            self._response.close()
+        except ValueError:
+            # "generator already executing": another thread is reading; unblock it instead.
+            self.cancel()
+        self._response.close()
 
     def __del__(self) -> None:
         # A stream that was never iterated still holds its connection.
-        self.close()
+        if hasattr(self, "_events"):
+            self.close()
 
     def __enter__(self) -> EventStream:
         return self
