@@ -9,36 +9,65 @@ from typing import Optional
 
 import requests
 
-from ._exceptions import StreamInterrupted
+from ._exceptions import InvalidArgument, StreamInterrupted
 from ._models import CloseEvent, Event, parse_event
 from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
 from ._stream import cancel_response, iter_chunks
 
 
-class EventStream(Iterator[Event]):
-    """An open event stream: iterate it for events; it ends after ``close``.
+class _Connection:
+    """The response, and the lock that keeps a cancel from racing the close."""
 
-    Returned by :meth:`JobsClient.events`. Events are decoded as they arrive. Use it in a
-    ``with`` block or call :meth:`close`; leaving a ``for`` loop early, or an exception in
-    its body, also releases the connection once the stream is dropped. :meth:`cancel` may be
-    called from any thread to stop a read that is waiting for the server.
+    def __init__(self, response: requests.Response) -> None:
+        self.response = response
+        self.cancelled = threading.Event()
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        with self._lock:
+            if not self.closed:
+                cancel_response(self.response)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        self.response.close()
+
+
+class EventStream(Iterator[Event]):
+    """An open event stream: iterate it for typed events; it ends right after ``close``.
+
+    Returned by :meth:`JobsClient.events`. Each event is decoded as soon as it has arrived.
+    The connection is released when the stream ends or fails, when :meth:`close` is called or
+    a ``with`` block is left, and when the stream is dropped (say, after an exception in the
+    caller's loop). :meth:`cancel` may be called from any thread to stop a read that is
+    waiting for the server; iteration then ends without an error.
+
+    Raises (while iterating):
+        StreamInterrupted: the stream ended or broke before ``close``.
+        IdleTimeout: nothing arrived within the read (idle) timeout.
+        EventTooLarge: one event exceeded ``max_event_size``.
+        EventDecodeError: a job event's data is not a job event; the stream is closed.
     """
 
     def __init__(
         self, response: requests.Response, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     ) -> None:
-        self._response = response
+        self._connection = _Connection(response)
         self._decoder = SSEDecoder(max_event_size=max_event_size)
-        self._cancelled = threading.Event()
-        self._closed = False
         # The generator must not refer back to self: then dropping the stream (say, when the
         # caller's loop raises) frees it at once, and its finally closes the connection.
-        self._events = _generate(response, self._decoder, self._cancelled)
+        self._events = _generate(self._connection, self._decoder)
+        self._closed_by_caller = False
 
     @property
     def response(self) -> requests.Response:
         """The underlying streaming ``requests.Response``."""
-        return self._response
+        return self._connection.response
 
     @property
     def last_event_id(self) -> Optional[str]:
@@ -50,28 +79,43 @@ class EventStream(Iterator[Event]):
         """The reconnection delay the server asked for with ``retry:``, in milliseconds."""
         return self._decoder.retry
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has been released."""
+        return self._connection.closed
+
     def __iter__(self) -> EventStream:
+        # Not the generator itself: a loop over a temporary stream would drop the stream,
+        # whose __del__ would then close the generator.
         return self
 
     def __next__(self) -> Event:
+        if self._closed_by_caller:
+            # Ending quietly would look like the end of the job's events.
+            raise InvalidArgument(
+                "expected an open event stream, got one closed with close(); "
+                "open a new one with JobsClient.events()"
+            )
         return next(self._events)
 
     def cancel(self) -> None:
         """Stop the stream from any thread: a waiting read returns and iteration ends."""
-        self._cancelled.set()
-        cancel_response(self._response)
+        self._connection.cancel()
 
     def close(self) -> None:
-        """Release the connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        """Release the connection. Idempotent; from another thread it acts as :meth:`cancel`.
+
+        Reading the stream after it was closed raises :class:`InvalidArgument`.
+        """
         try:
             self._events.close()
         except ValueError:
-            # "generator already executing": another thread is reading; unblock it instead.
-            self.cancel()
-        self._response.close()
+            # "generator already executing": another thread is in a read. Unblock it; its
+            # own clean-up closes the connection (closing under it could garble the read).
+            self._connection.cancel()
+            return
+        self._closed_by_caller = True
+        self._connection.close()
 
     def __del__(self) -> None:
         # A stream that was never iterated still holds its connection.
@@ -90,12 +134,13 @@ class EventStream(Iterator[Event]):
         self.close()
 
 
-def _generate(
-    response: requests.Response, decoder: SSEDecoder, cancelled: threading.Event
-) -> Generator[Event, None, None]:
+def _generate(connection: _Connection, decoder: SSEDecoder) -> Generator[Event, None, None]:
+    cancelled = connection.cancelled
     try:
-        for sse in decoder.iter_events(iter_chunks(response)):
-            event = parse_event(sse.event, sse.data, sse.id)
+        for sse in decoder.iter_raw(iter_chunks(connection.response)):
+            if cancelled.is_set():
+                return
+            event = parse_event(sse.event, sse.data, decoder.last_event_id)
             yield event
             if isinstance(event, CloseEvent):
                 return
@@ -104,10 +149,13 @@ def _generate(
         dropped = ""
         if decoder.truncated:
             dropped = f"; {decoder.dropped} bytes of an unterminated event were dropped"
-        raise StreamInterrupted(f"the event stream ended before its close event{dropped}")
+        raise StreamInterrupted(
+            f"expected the event stream to go on until its close event, "
+            f"got the end of the stream first{dropped}"
+        )
     except StreamInterrupted:
         if cancelled.is_set():
-            return
+            return  # the read was unblocked on purpose
         raise
     finally:
-        response.close()
+        connection.close()

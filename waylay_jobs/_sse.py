@@ -1,36 +1,55 @@
 """Sans-IO Server-Sent Events decoding: byte chunks in, events out.
 
-sseclient-py does the block splitting and field parsing; this module feeds it chunks it can
-handle correctly and covers its gaps against the WHATWG event-stream rules:
+sseclient-py parses the fields of each event block (``event``, ``data``, comments, which
+blocks are dispatched). This module frames the blocks it is given and covers its gaps
+against the WHATWG event-stream rules:
 
-* line ends: CRLF and lone CR become LF before sseclient sees them (it misses mixed ends
-  such as LF then CRLF); a CR at the very end of a read is acted on at once, and an LF that
-  starts the next read is swallowed;
+* line ends: CRLF and lone CR become LF (sseclient misses mixed ends such as LF then CRLF);
+  a CR at the very end of a read is acted on at once, and an LF starting the next read is
+  swallowed;
 * UTF-8 always, whatever the charset header says; undecodable bytes become U+FFFD (sseclient
-  decodes strictly), and a character split across reads is decoded whole;
-* one leading byte-order mark is stripped (sseclient would lose the first field);
-* an unterminated block at the end of the stream is not dispatched (sseclient dispatches it,
-  which would make a cut connection look like a real ``close``);
-* the last event id persists across events, an id containing NUL is ignored, and ``retry``
-  counts only when it is all ASCII digits;
-* a size limit for one event, checked as bytes pass, so memory stays bounded.
+  decodes strictly and would raise), and a character split across reads is decoded whole;
+* one leading byte-order mark is stripped, even when split across reads (sseclient would
+  lose the first field);
+* sseclient only ever sees whole blocks, so an unterminated block at the end of the stream
+  is never dispatched (sseclient would dispatch it, which would make a cut connection look
+  like a real ``close``);
+* ``id`` and ``retry`` are read here: the last event id persists across events and is also
+  set by blocks without data, an id containing NUL is ignored, and ``retry`` counts only when
+  it is all ASCII digits (sseclient keeps neither across events);
+* a size limit for one event, checked as the bytes pass, so memory stays bounded.
+
+Why sseclient's own chunk stitching (``SSEClient._read``) is replaced by ours: it is where the
+line-end and end-of-stream gaps live, and it grows the pending block with ``bytes +=`` per
+line, which is quadratic (a 320 KB block of 2-byte lines takes 2.8 s). Our blocks are whole,
+so the stock ``_read`` would give the same events, only slower (tests check both).
+
+A limit left in sseclient: ``events()`` appends each ``data`` line with ``str +=``, quadratic in
+the number of data lines of one event (a 1 MiB event of empty data lines takes 0.5 s, 2 MiB
+2 s); ``max_event_size`` bounds it.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Optional
 
-from sseclient import SSEClient
+from sseclient import Event, SSEClient
 
 from ._exceptions import EventTooLarge
 
-#: The largest event accepted by default, in bytes (job events are well under 10 KiB).
+#: The largest event accepted by default, in bytes of the normalised stream (job events are
+#: well under 10 KiB; this only guards against a runaway stream).
 DEFAULT_MAX_EVENT_SIZE = 8 * 1024 * 1024
 
 _BOM = "\ufeff"
+_FIELD_STARTS = (b"id", b"retry")
+# Regular expressions: faster here than bytes.replace/split with two-byte patterns.
+_CR_LF = re.compile(b"\r\n?")
+_BLANK_LINE = re.compile(b"\n\n")
 
 
 @dataclass(frozen=True)
@@ -43,74 +62,35 @@ class ServerSentEvent:
     retry: Optional[int] = None
 
 
-class _Normaliser:
-    """Chunks to UTF-8 bytes with LF line ends only; tracks the size of the pending block."""
+class _BlockClient(SSEClient):
+    """sseclient-py fed whole blocks (each ending in a blank line) instead of raw chunks."""
 
-    def __init__(self, chunks: Iterable[bytes], max_event_size: int) -> None:
-        self._chunks = chunks
-        self._max = max_event_size
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._started = False
-        self._swallow_lf = False
-        self._last = ""
-        self.pending = 0  # characters since the last blank line
-        self.exhausted = False
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        super().__init__(blocks)
+        self._blocks = blocks
 
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            text = self._decoder.decode(chunk)
-            if text:
-                out = self._normalise(text)
-                if out:
-                    yield out.encode("utf-8")
-        text = self._decoder.decode(b"", final=True)
-        if text:
-            out = self._normalise(text)
-            if out:
-                yield out.encode("utf-8")
-        self.exhausted = True
+    def _read(self) -> Iterator[bytes]:
+        # Overrides sseclient's chunk stitching (see the module docstring).
+        return self._blocks
 
-    def _normalise(self, text: str) -> str:
-        if not self._started:
-            self._started = True
-            if text.startswith(_BOM):
-                text = text[1:]
-        if self._swallow_lf:
-            self._swallow_lf = False
-            if text.startswith("\n"):
-                text = text[1:]
-        if "\r" in text:
-            self._swallow_lf = text.endswith("\r")
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if not text:
-            return text
-        self._account(text)
-        self._last = text[-1]
-        return text
 
-    def _account(self, text: str) -> None:
-        # A block ends at a blank line: LF LF, possibly straddling two reads.
-        end = text.rfind("\n\n")
-        if end >= 0:
-            self.pending = len(text) - end - 2
-        elif self._last == "\n" and text[0] == "\n":
-            self.pending = len(text) - 1
-        else:
-            self.pending += len(text)
-        if self.pending > self._max:
-            raise EventTooLarge(
-                f"expected events of at most {self._max} bytes, "
-                f"got one of more than {self.pending} bytes still growing"
-            )
+#: The sseclient-py class the decoder uses (tests swap in the stock ``SSEClient``).
+_CLIENT: type[SSEClient] = _BlockClient
 
 
 class SSEDecoder:
-    """Decode an event stream; remembers the last event id and the server's ``retry``.
+    """Decode event streams; remembers the last event id and the server's ``retry``.
+
+    One decoder reads one stream at a time, and may read several in turn (say, across
+    reconnections): the last event id and ``retry`` carry over, as an ``EventSource`` keeps
+    them.
 
     Attributes:
-        last_event_id: the last event id seen (it persists across events).
-        retry: the reconnection time the server asked for, in milliseconds.
-        truncated: the stream ended inside an event, which was dropped.
+        max_event_size: the largest block accepted, in bytes (after line-end normalisation).
+        last_event_id: the last event id seen (``None`` until the server sends one).
+        retry: the reconnection time the server asked for, in milliseconds, or ``None``.
+        truncated: the last stream ended inside an event, which was dropped.
+        dropped: how many bytes that unterminated event had.
     """
 
     def __init__(self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
@@ -119,21 +99,119 @@ class SSEDecoder:
         self.retry: Optional[int] = None
         self.truncated = False
         self.dropped = 0
+        self._block = b""  # the block sseclient is parsing
+        self._dispatched = False  # whether sseclient made an event of it
 
     def iter_events(self, chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
-        """Yield each complete event as soon as its terminating blank line has been read."""
-        source = _Normaliser(chunks, self.max_event_size)
-        for raw in SSEClient(iter(source)).events():
-            if source.exhausted:
-                # Yielded only after the source ended: the unterminated last block.
-                self.truncated = True
-                self.dropped = source.pending
-                return
-            if raw.id is not None and "\x00" not in raw.id:
-                self.last_event_id = raw.id
-            if raw.retry is not None and raw.retry.isascii() and raw.retry.isdigit():
-                self.retry = int(raw.retry)
+        """Yield each event as soon as the blank line that ends it has been read.
+
+        Raises:
+            EventTooLarge: one block grew beyond ``max_event_size``.
+        """
+        for raw in self.iter_raw(chunks):
             yield ServerSentEvent(raw.event, raw.data, self.last_event_id, self.retry)
-        if source.pending:
+
+    def iter_raw(self, chunks: Iterable[bytes]) -> Iterator[Event]:
+        """Like :meth:`iter_events`, but sseclient-py's own event objects (a little faster).
+
+        Use their ``event`` and ``data`` only: ``last_event_id`` and ``retry`` are the right
+        id and reconnection time while the event is being handled.
+        """
+        self.truncated = False
+        self.dropped = 0
+        for raw in _CLIENT(self._blocks(chunks)).events():
+            self._dispatched = True
+            if raw.id is not None or raw.retry is not None:
+                self._fields(self._block, ids=True)
+            yield raw
+
+    def _blocks(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Whole blocks (``...\\n\\n``, LF line ends, valid UTF-8) as soon as each is complete."""
+        limit = self.max_event_size
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        started = False  # past the place of a byte-order mark
+        swallow_lf = False  # the last read ended in CR: an LF next is part of that line end
+        prev_lf = True  # the stream so far ends with LF (or is empty): a leading LF is blank
+        pending: list[bytes] = []  # the unterminated block, in pieces (no quadratic joins)
+        size = 0  # its length
+        # No final flush of the decoder: what it holds back at the end (an incomplete character)
+        # could only belong to an unterminated block, which is dropped anyway.
+        for chunk in chunks:
+            text = decode(chunk)
+            if not text:
+                continue
+            if not started:
+                started = True
+                if text[0] == _BOM:
+                    text = text[1:]
+            data = text.encode("utf-8")
+            if swallow_lf and data[:1] == b"\n":
+                data = data[1:]
+            swallow_lf = False
+            if b"\r" in data:
+                swallow_lf = data[-1:] == b"\r"
+                data = _CR_LF.sub(b"\n", data)
+            blocks: list[bytes] = []
+            if prev_lf and data[:1] == b"\n":  # blank lines right after a line end
+                data = data.lstrip(b"\n")
+                if pending:  # it ends with the LF of its last line: the separator's first
+                    blocks.append(b"".join(pending)[:-1])
+                    pending = []
+                    size = 0
+            if data:
+                prev_lf = data[-1:] == b"\n"
+                pieces = _BLANK_LINE.split(data)
+                tail = pieces.pop()
+                if pieces:
+                    if tail[:1] == b"\n":  # the last of an odd run of LFs: a blank line
+                        tail = tail[1:]
+                    if pending:
+                        pending.append(pieces[0])
+                        pieces[0] = b"".join(pending)
+                        pending = []
+                    blocks += pieces
+                    size = 0
+                if tail:
+                    pending.append(tail)
+                    size += len(tail)
+            for block in blocks:
+                if block[:1] == b"\n":  # a blank line left over from an odd run of LFs
+                    block = block[1:]
+                if not block:
+                    continue
+                if len(block) >= limit:  # the block and the LF that ends its last line
+                    raise _too_large(limit, len(block) + 1)
+                self._block = block
+                self._dispatched = False
+                yield block + b"\n\n"
+                # sseclient asks for the next block only once it is done with this one.
+                if not self._dispatched:
+                    self._fields(block, ids=True)
+            if size > limit:
+                raise _too_large(limit, size)
+        if pending:
             self.truncated = True
-            self.dropped = source.pending
+            self.dropped = size
+            # "retry" takes effect as its line is read, even in an event that is never ended.
+            lines = b"".join(pending)
+            self._fields(lines[: lines.rfind(b"\n") + 1], ids=False)
+
+    def _fields(self, block: bytes, *, ids: bool) -> None:
+        """Apply the ``id`` and ``retry`` fields of a block, in order (WHATWG rules)."""
+        for line in block.split(b"\n"):
+            if not line.startswith(_FIELD_STARTS):
+                continue
+            name, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"id" and ids:
+                if b"\0" not in value:
+                    self.last_event_id = value.decode("utf-8")
+            elif name == b"retry" and value.isdigit():  # bytes.isdigit: ASCII digits only
+                self.retry = int(value)
+
+
+def _too_large(limit: int, size: int) -> EventTooLarge:
+    return EventTooLarge(
+        f"expected events of at most {limit} bytes, got one of at least {size} bytes"
+    )
