@@ -11,6 +11,7 @@ from typing import Any, Callable, Literal, overload
 import requests
 
 from ._auth import ApiKeyAuth, TokenAuth
+from ._checks import check_seconds
 from ._config import Credentials, credentials_from_env, load_profile
 from ._events import EventStream
 from ._exceptions import InvalidArgument
@@ -359,7 +360,7 @@ class JobsClient:
                 for event in stream:
                     print(event.event, getattr(event.data, "job", event.data))
         """
-        _check_positive("idle_timeout", idle_timeout)
+        check_seconds("idle_timeout", idle_timeout)
         if isinstance(max_event_size, bool) or not isinstance(max_event_size, int) or (
             max_event_size <= 0
         ):
@@ -494,8 +495,3 @@ def _check_options(raw_response: Any, select_path: Any) -> None:
         raise InvalidArgument(f"expected select_path to be a string, got {select_path!r}")
     if raw_response and select_path is not None:
         raise InvalidArgument("expected one of raw_response=True and select_path, got both")
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgument(f"expected {name} to be a number of seconds > 0, got {value!r}")

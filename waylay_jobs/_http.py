@@ -21,6 +21,7 @@ import requests
 from requests.auth import AuthBase
 from requests.utils import requote_uri
 
+from ._checks import is_seconds
 from ._exceptions import (
     AuthError,
     InvalidArgument,
@@ -105,11 +106,10 @@ def quote_segment(name: str, value: Any) -> str:
 def check_timeout(name: str, value: Any) -> tuple[float, float]:
     """A timeout as a (connect, read) pair of positive seconds."""
     pair = value if isinstance(value, tuple) else (value, value)
-    if len(pair) != 2 or not all(
-        isinstance(part, (int, float)) and not isinstance(part, bool) and part > 0 for part in pair
-    ):
+    if len(pair) != 2 or not all(is_seconds(part) for part in pair):
         raise InvalidArgument(
-            f"expected {name} to be seconds > 0 or a (connect, read) pair of them, got {value!r}"
+            f"expected {name} to be finite seconds > 0 or a (connect, read) pair of them, "
+            f"got {value!r}"
         )
     return (float(pair[0]), float(pair[1]))
 

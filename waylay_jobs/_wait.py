@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ._checks import check_flag, check_seconds
 from ._exceptions import (
     ApiError,
     AuthError,
@@ -203,10 +204,8 @@ class _Waiter:
                 children=self.children,
                 read_timeout=self._read_timeout(),
             )
-        except (AuthError, NotFoundError):
-            raise
         except ApiError as exc:
-            if not _retryable_status(exc.status_code):
+            if not _transient(exc):
                 raise
             retry_after = _retry_after(exc)
             self._stream_failed(f"subscribing failed: {exc}")
@@ -288,10 +287,8 @@ class _Waiter:
         self._check_deadline()
         try:
             job = self.client.get(self.target.type, self.target.id)
-        except (AuthError, NotFoundError):
-            raise
         except ApiError as exc:
-            if not _retryable_status(exc.status_code):
+            if not _transient(exc):
                 raise
             logger.warning("%s: could not check the state: %s", self.label, exc)
             return None
@@ -391,7 +388,15 @@ class _Waiter:
         self._check_deadline()
 
 
-def _retryable_status(status: int) -> bool:
+def _transient(exc: ApiError) -> bool:
+    """Whether an error may go away by asking again (the wait goes on) or is final."""
+    status = exc.status_code
+    if isinstance(exc, NotFoundError):
+        return False
+    if isinstance(exc, AuthError):
+        # Raised by the token endpoint too: a 429 or 5xx there is the gateway being busy,
+        # not a refusal of the credentials.
+        return status == 429 or status >= 500
     # A 2xx here is a body of the wrong kind (a proxy's HTML page): worth another try.
     return status == 429 or status >= 500 or 200 <= status < 300
 
@@ -428,9 +433,12 @@ def wait_for(
     _rng: Optional[random.Random] = None,
 ) -> JobResponse:
     """Block until the job ends; see :meth:`JobsClient.wait_for`."""
-    _check_number("timeout", timeout, allow_none=True)
-    _check_number("idle_timeout", idle_timeout)
-    _check_number("poll_interval", poll_interval)
+    if timeout is not None:
+        check_seconds("timeout", timeout, zero_ok=True)
+    check_seconds("idle_timeout", idle_timeout)
+    check_seconds("poll_interval", poll_interval, zero_ok=True)
+    check_flag("raise_on_failure", raise_on_failure)
+    check_flag("children", children)
     if isinstance(max_stream_failures, bool) or not isinstance(max_stream_failures, int) or (
         max_stream_failures < 1
     ):
@@ -447,7 +455,7 @@ def wait_for(
         timeout=timeout,
         raise_on_failure=raise_on_failure,
         on_event=on_event,
-        children=bool(children),
+        children=children,
         idle_timeout=idle_timeout,
         poll_interval=poll_interval,
         max_stream_failures=max_stream_failures,
@@ -459,10 +467,3 @@ def wait_for(
     waiter.started = clock_start
     waiter.deadline = None if timeout is None else clock_start + timeout
     return waiter.run()
-
-
-def _check_number(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidArgument(f"expected {name} to be a number of seconds >= 0, got {value!r}")

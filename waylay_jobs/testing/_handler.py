@@ -67,6 +67,8 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # The default backlog of 5 refuses connections when hundreds of waits subscribe at once.
+    request_queue_size = 128
 
     def __init__(self, port: int, context: Context) -> None:
         super().__init__(("127.0.0.1", port), Handler)
