@@ -1,0 +1,266 @@
+"""``waylay-jobs`` as a user runs it: a subprocess against a fake registry started here.
+
+Exit codes, one-line errors, Ctrl-C, a closed output pipe, the live line on a terminal and the
+demo. The output formats are checked in-process in ``test_cli_output.py`` (faster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from waylay_jobs import __version__
+from waylay_jobs.testing import FakeRegistry
+
+POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and terminals")
+COMMAND = [sys.executable, "-m", "waylay_jobs"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment without any Waylay settings, and a home without profiles."""
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("WAYLAY_")}
+    clean.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), TERM="dumb")
+    return clean
+
+
+@pytest.fixture
+def registry(fake_registry: FakeRegistry) -> Iterator[FakeRegistry]:
+    yield fake_registry
+    assert fake_registry.errors == []
+
+
+def run(
+    *args: str, env: Mapping[str, str], timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args], capture_output=True, text=True, env=dict(env), timeout=timeout
+    )
+
+
+def on(registry: FakeRegistry, *args: str) -> list[str]:
+    """``args`` after the options that point the command at ``registry``."""
+    return ["--gateway", registry.url, "--no-auth", *args]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("waylay-jobs: error:")]
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], *texts: str) -> None:
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    for text in texts:
+        assert text in lines[0]
+
+
+# -- exit codes ----------------------------------------------------------------------------------
+
+
+def test_version(env: dict[str, str]) -> None:
+    result = run("--version", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, f"waylay-jobs {__version__}")
+
+
+def test_help_documents_the_exit_codes(env: dict[str, str]) -> None:
+    result = run("--help", env=env)
+    assert result.returncode == 0
+    for line in ("0    success", "1    the job failed", "2    the wait timed out", "130"):
+        assert line in result.stdout
+
+
+def test_list_and_get_succeed_with_0(registry: FakeRegistry, env: dict[str, str]) -> None:
+    job_id = registry.add_job("build", "finished")
+    listed = run(*on(registry, "list", "--json"), env=env)
+    got = run(*on(registry, "get", "build", job_id), env=env)
+    assert (listed.returncode, got.returncode) == (0, 0)
+    assert [job["id"] for job in json.loads(listed.stdout)["jobs"]] == [job_id]
+    assert got.stdout.startswith(f"build job {job_id}\n")
+
+
+def test_wait_exit_codes_follow_the_outcome(registry: FakeRegistry, env: dict[str, str]) -> None:
+    done = registry.add_job("build", "success")
+    failed = registry.add_job("deploy", "fail", reason="image pull failed")
+    stuck = registry.add_job("build", "manual")
+
+    completed = run(*on(registry, "wait", "build", done), env=env)
+    failing = run(*on(registry, "wait", "deploy", failed), env=env)
+    timed_out = run(*on(registry, "wait", "build", stuck, "--timeout", "0.2"), env=env)
+
+    assert completed.returncode == 0
+    assert "state      completed" in completed.stdout
+    assert failing.returncode == 1
+    assert_one_error_line(failing, f"deploy job {failed} failed: image pull failed")
+    assert "state      failed" in failing.stdout  # the failed job is printed too
+    assert timed_out.returncode == 2
+    assert_one_error_line(timed_out, "did not end within 0.2s", "last known state: waiting")
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frob"], "invalid choice: 'frob'"),
+        (["list", "--limit", "-1"], "argument --limit: expected a whole number >= 0, got '-1'"),
+        (["list", "--created-before", "yesterday"], "got 'yesterday'"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_3(
+    args: list[str], text: str, env: dict[str, str]
+) -> None:
+    result = run(*args, env=env)
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert_one_error_line(result, text)
+
+
+def test_missing_credentials_exit_3(registry: FakeRegistry, env: dict[str, str]) -> None:
+    result = run("--gateway", registry.url, "list", env=env)
+    assert result.returncode == 3
+    assert_one_error_line(result, "no credentials", "WAYLAY_TOKEN", "--no-auth")
+    assert registry.requests == []  # nothing was sent
+
+
+def test_unknown_job_gets_the_servers_404_and_exit_4(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    got = run(*on(registry, "get", "build", "no-such-job"), env=env)
+    waited = run(*on(registry, "wait", "no-such-job"), env=env)
+    assert (got.returncode, waited.returncode) == (4, 4)
+    assert_one_error_line(got, "404", "Job build/no-such-job not found")
+    assert_one_error_line(waited, "no job with id 'no-such-job'")
+
+
+def test_refused_credentials_exit_4(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    registry = make_fake_registry(tokens=["good-token"])
+    refused = run("--gateway", registry.url, "--token", "bad-token", "list", env=env)
+    accepted = run("list", env={**env, "WAYLAY_GATEWAY_URL": registry.url,
+                                "WAYLAY_TOKEN": "good-token"})  # fmt: skip
+    assert refused.returncode == 4
+    assert_one_error_line(refused, "401")
+    assert "bad-token" not in refused.stderr
+    assert accepted.returncode == 0
+    assert [r.header("Authorization") for r in registry.requests] == [
+        "Bearer bad-token",
+        "Bearer good-token",
+    ]
+
+
+def test_verbose_adds_the_traceback(registry: FakeRegistry, env: dict[str, str]) -> None:
+    result = run(*on(registry, "--verbose", "get", "build", "no-such-job"), env=env)
+    assert result.returncode == 4
+    assert "Traceback" in result.stderr
+    assert "NotFoundError" in result.stderr
+    assert len(error_lines(result.stderr)) == 1
+
+
+# -- signals, pipes, terminals --------------------------------------------------------------------
+
+
+@POSIX
+def test_ctrl_c_during_wait_exits_130_and_closes_the_stream(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    job_id = registry.add_job("build", "manual")  # never ends on its own
+    with subprocess.Popen(
+        [*COMMAND, *on(registry, "wait", "build", job_id)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        registry.wait_for_subscribers(1, timeout=20)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    assert error_lines(stderr) == ["waylay-jobs: error: interrupted"]
+    registry.wait_for_open_streams(0, timeout=10)
+
+
+@POSIX
+def test_a_closed_output_pipe_ends_quietly(registry: FakeRegistry, env: dict[str, str]) -> None:
+    with subprocess.Popen(
+        [*COMMAND, *on(registry, "events", "--type", "build")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()  # the reader goes away, like `| head -1`
+        registry.add_job("build", "success")  # more events to write into the closed pipe
+        stderr = process.stderr.read()
+        process.wait(timeout=20)
+    assert first.split()[1] == "ack"
+    assert process.returncode == 141
+    assert stderr == ""
+
+
+@POSIX
+def test_wait_draws_a_live_line_on_a_terminal(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    import pty
+
+    job_id = registry.add_job("build", "success")
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [*COMMAND, *on(registry, "wait", "build", job_id)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env={**env, "TERM": "xterm"},
+        ) as process:
+            os.close(terminal)
+            terminal = -1
+            drawn = _read_until_closed(controller)
+            stdout = process.communicate(timeout=20)[0]
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode == 0
+    assert b"\r| build job " in drawn  # the status line, redrawn in place
+    assert b"\x1b[K" in drawn  # cleared to the end of the line on each redraw
+    assert f"build job {job_id} is completed".encode() in drawn  # log lines above it
+    assert drawn.endswith(b"\r\x1b[K")  # erased before the result is printed
+    assert stdout.startswith(f"build job {job_id}\n".encode())
+
+
+def _read_until_closed(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the terminal is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_demo_runs_its_sections(env: dict[str, str]) -> None:
+    result = run("demo", "--speed", "0.01", env=env)
+    assert result.returncode == 0, result.stderr
+    headings = [line for line in result.stdout.splitlines() if line.startswith("== ")]
+    assert [h.split()[2].rstrip(":") for h in headings] == ["list", "get", "events", "wait"]
+    assert re.search(r"  completed +build job", result.stdout)  # events stopped after the child
+    assert "state      completed" in result.stdout  # wait printed the finished parent
+    assert "child deploy job" in result.stderr  # wait --children logged the other child

@@ -1,0 +1,260 @@
+"""``waylay-jobs wait``: a live progress line on a terminal, plain log lines everywhere else.
+
+``wait_for`` logs every state change on the ``waylay_jobs`` logger; the command shows those
+lines as they come. On a terminal it also keeps one status line at the bottom (state, progress,
+elapsed time), redrawn in place with a carriage return by a small thread. The job's progress
+is not in any event, so that thread reads it with ``get`` every couple of seconds, through a
+client of its own (a ``requests.Session`` is not meant to be shared between threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from typing import Any, Callable, Optional, TextIO
+
+from ._cli_render import clean, duration, job_summary, pretty_json
+from ._client import JobsClient
+from ._exceptions import JobFailed, JobsError
+from ._models import Event, JobEvent, JobResponse
+from ._wait import resolve_job
+
+logger = logging.getLogger("waylay_jobs")
+
+#: Seconds between redraws of the status line.
+REDRAW_EVERY = 0.2
+#: Seconds between the status line's ``get`` calls for the job's progress.
+POLL_EVERY = 2.0
+_SPINNER = "|/-\\"
+
+
+class LiveLine:
+    """One status line redrawn in place, with log lines printed above it.
+
+    Args:
+        stream: the terminal to draw on (stderr).
+        job_type, job_id: the job followed.
+        poll: returns the job's current ``JobResponse`` (or ``None`` when it could not be
+            read); called from the redraw thread every ``poll_every`` seconds.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        job_type: str,
+        job_id: str,
+        *,
+        poll: Optional[Callable[[], Optional[JobResponse]]] = None,
+        redraw_every: float = REDRAW_EVERY,
+        poll_every: float = POLL_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._type = job_type
+        self._id = job_id
+        self._poll = poll
+        self._redraw_every = redraw_every
+        self._poll_every = poll_every
+        self._clock = clock
+        self._started = clock()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._frame = 0
+        self._drawn = False
+        self._poll_soon = False
+        self.state = "subscribing"
+        self.progress: Optional[float] = None
+        self.note = ""
+
+    def start(self) -> LiveLine:
+        """Draw the line and start the thread that keeps it current."""
+        self.draw()
+        self._thread = threading.Thread(target=self._run, name="waylay-jobs-live-line")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread (waiting for it) and erase the line. Idempotent."""
+        self._stopped.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        with self._lock:
+            self._erase()
+            self._stream.flush()
+
+    def on_event(self, event: Event) -> None:
+        """``wait_for``'s ``on_event``: a job event updates the state (or the child note)."""
+        if not isinstance(event, JobEvent):
+            return
+        with self._lock:
+            if event.job_id == self._id and str(event.job_type) == self._type:
+                self.state = str(event.state)
+                self.note = ""
+                self._poll_soon = True  # a new state usually means new progress
+            else:
+                self.note = clean(f"child {event.job_type} {event.state}")
+        self.draw()
+
+    def update(self, response: JobResponse) -> None:
+        """Take the state and progress of a freshly read job."""
+        with self._lock:
+            self.state = str(response.job.state or self.state)
+            progress = response.job.job.numeric_progress
+            if progress is not None:
+                self.progress = progress
+        self.draw()
+
+    def print_above(self, text: str) -> None:
+        """Print a whole line (a log message) and redraw the status line under it."""
+        with self._lock:
+            self._erase()
+            self._stream.write(text + "\n")
+            self._draw_locked()
+
+    def draw(self) -> None:
+        """Redraw the status line now."""
+        with self._lock:
+            self._draw_locked()
+
+    def render(self) -> str:
+        """The status line's text (without the carriage return)."""
+        short_id = self._id if len(self._id) <= 12 else self._id[:8] + "..."
+        spinner = _SPINNER[self._frame % len(_SPINNER)]
+        parts = [f"{spinner} {clean(self._type)} job {clean(short_id)}", clean(self.state)]
+        if self.progress is not None:
+            parts.append(f"{self.progress:g}%")
+        parts.append(duration(self._clock() - self._started))
+        if self.note:
+            parts.append(self.note)
+        return "  ".join(parts)
+
+    def _draw_locked(self) -> None:
+        if self._stopped.is_set():
+            return
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        # Clear to the end of the line: a shorter line must not leave the old one's tail.
+        self._stream.write("\r" + self.render()[:width] + "\x1b[K")
+        self._stream.flush()
+        self._drawn = True
+
+    def _erase(self) -> None:
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._drawn = False
+
+    def _run(self) -> None:
+        next_poll = self._clock()
+        while not self._stopped.is_set():
+            with self._lock:
+                due, self._poll_soon = self._poll_soon or self._clock() >= next_poll, False
+            if self._poll is not None and due:
+                response = self._poll()
+                next_poll = self._clock() + self._poll_every
+                if response is not None:
+                    self.update(response)
+            with self._lock:
+                self._frame += 1
+                if not self._stopped.is_set():
+                    self._draw_locked()
+            self._stopped.wait(self._redraw_every)
+
+
+class CliLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command's log handler: plain lines on ``stream``, or above a :class:`LiveLine`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.live: Optional[LiveLine] = None
+        self.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record as one line (above the live line while there is one)."""
+        live = self.live
+        if live is None:
+            super().emit(record)
+            return
+        try:
+            live.print_above(self.format(record))
+        except RecursionError:  # as logging.StreamHandler does: never hide this one
+            raise
+        except Exception:  # noqa: BLE001 - logging's contract: a handler reports via handleError
+            self.handleError(record)
+
+
+def run_wait(
+    client: JobsClient,
+    job: Any,
+    *,
+    timeout: Optional[float],
+    children: bool,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    handler: Optional[CliLogHandler],
+    live: bool,
+    make_poll_client: Callable[[], JobsClient],
+) -> int:
+    """Wait for ``job``; print the final job on ``out``. Returns 0, or raises as ``wait_for``.
+
+    On :class:`JobFailed` the failed job is printed too before the exception goes on.
+    """
+    target = resolve_job(client, job)
+    line: Optional[LiveLine] = None
+    poll_client: Optional[JobsClient] = None
+    if live:
+        poll_client = make_poll_client()
+        poll = _poller(poll_client, target.type, target.id)
+        line = LiveLine(err, target.type, target.id, poll=poll)
+    try:
+        if line is not None:
+            if handler is not None:
+                handler.live = line
+            line.start()
+        try:
+            final = client.wait_for(
+                (target.type, target.id),
+                timeout=timeout,
+                children=children,
+                on_event=None if line is None else line.on_event,
+            )
+        except JobFailed as exc:
+            _stop(line, handler)
+            _print_job(exc.job, as_json, out)
+            raise
+    finally:
+        _stop(line, handler)
+        if poll_client is not None:
+            poll_client.close()
+    _print_job(final, as_json, out)
+    return 0
+
+
+def _poller(
+    client: JobsClient, job_type: str, job_id: str
+) -> Callable[[], Optional[JobResponse]]:
+    def poll() -> Optional[JobResponse]:
+        try:
+            return client.get(job_type, job_id)
+        except JobsError as exc:
+            # Only the status line's progress is missing; wait_for reports real trouble.
+            logger.debug("progress check failed: %s", exc)
+            return None
+
+    return poll
+
+
+def _stop(line: Optional[LiveLine], handler: Optional[CliLogHandler]) -> None:
+    if handler is not None:
+        handler.live = None
+    if line is not None:
+        line.stop()
+
+
+def _print_job(response: JobResponse, as_json: bool, out: TextIO) -> None:
+    text = pretty_json(response.to_wire()) if as_json else job_summary(response)
+    out.write(text + "\n")
+    out.flush()
