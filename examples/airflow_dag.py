@@ -1,0 +1,49 @@
+"""Wait for a Waylay job in Airflow: a task follows its events, then a sensor confirms it.
+
+python examples/airflow_dag.py [TYPE JOB_ID]: without WAYLAY_GATEWAY_URL (and WAYLAY_TOKEN or
+WAYLAY_API_KEY/_SECRET) set, a local fake registry plays a build job.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+if __name__ == "__main__":  # dag.test() needs a migrated database, and this file in the dags folder
+    home = tempfile.TemporaryDirectory()  # removed at exit
+    os.environ.update(AIRFLOW_HOME=home.name, AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent)
+
+from airflow.sdk import dag, task
+
+from waylay_jobs.airflow import WaylayJobSensor, job_summary, wait_for_job
+
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1), params={"job_type": "build", "job_id": ""})
+def waylay_job() -> None:
+    @task(execution_timeout=timedelta(minutes=30))  # it stops the wait too, connection closed
+    def follow(job_type: str, job_id: str) -> dict:
+        return job_summary(wait_for_job((job_type, job_id), conn_id=None))  # None: WAYLAY_* env
+
+    job = {"job_type": "{{ params.job_type }}", "job_id": "{{ params.job_id }}"}
+    follow(**job) >> WaylayJobSensor(task_id="confirm", mode="reschedule", poke_interval=60, **job)
+
+
+example = waylay_job()
+
+if __name__ == "__main__":
+    from waylay_jobs.testing import FakeRegistry
+
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL
+    )
+    if os.environ.get("WAYLAY_GATEWAY_URL"):
+        run = example.test(run_conf=dict(zip(("job_type", "job_id"), sys.argv[1:3])))
+    else:
+        with FakeRegistry(speed=0.3) as registry:
+            os.environ.update(WAYLAY_GATEWAY_URL=registry.url, WAYLAY_TOKEN="demo-token")
+            job_id = registry.add_job("build", "success", start="subscribe")
+            run = example.test(run_conf={"job_type": "build", "job_id": job_id})
+    sys.exit(0 if run.state == "success" else f"the DAG run ended {run.state}")
