@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
@@ -967,6 +968,67 @@ def test_malformed_job_events_raise_event_decode_error(
     assert info.value.snippet == data[:200]
 
 
+LINKS_WIRE = {
+    "job": {"href": "/registry/v2/jobs/build/b1", "jobType": "build", "x": 1},
+    "event": [{"href": "/e1"}, {"href": "/e2"}],
+    "plug": None,
+    "custom": "kept as it is",
+}
+FUNCTION_WIRE = {"functionType": "plugs", "name": "f", "version": "1.0.0", "more": True}
+
+
+def _event_doc(**fields: Any) -> dict[str, Any]:
+    return {"job": {"type": "build", "id": "b1"}, "data": {"prev": "waiting"}, **fields}
+
+
+def test_links_and_function_of_an_event_decode_on_access_exactly_as_eagerly() -> None:
+    doc = _event_doc(_links=LINKS_WIRE, function=FUNCTION_WIRE, timestamp="t")
+    event = parse_event("active", json.dumps(doc))
+    assert isinstance(event, JobEvent)
+    assert "links" not in event.data.__dict__  # not decoded yet
+    assert event.data.function == FunctionRef.from_wire(FUNCTION_WIRE)
+    assert event.data.function is event.data.function  # decoded once, then kept
+    links = event.data.links
+    assert links is not None
+    assert links.job == JobHalLink(href="/registry/v2/jobs/build/b1", job_type=JobType.BUILD)
+    assert links.job.extra == {"x": 1}
+    assert links.event == [HalLink(href="/e1"), HalLink(href="/e2")]
+    assert links.plug is None
+    assert links.extra == {"custom": "kept as it is"}
+    assert event.data.to_wire() == doc
+    assert copy.deepcopy(event) == event
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("_links", "self", "an object (Links) at _links"),
+        ("_links", {"job": "/jobs/build/b1"}, "an object (JobHalLink) at _links.job"),
+        ("_links", {"event": [{"href": "/e"}, 3]}, "an object (HalLink) at _links.event[1]"),
+        ("function", ["plugs", "f"], "an object (FunctionRef) at function"),
+    ],
+)
+def test_a_malformed_link_or_function_fails_when_the_event_is_parsed(
+    field: str, value: Any, fragment: str
+) -> None:
+    # Decoding on access must never raise: a shape that would fail fails at once.
+    with pytest.raises(EventDecodeError, match=re.escape(fragment)):
+        parse_event("active", json.dumps(_event_doc(**{field: value})))
+
+
+def test_null_or_absent_links_and_function_and_keyword_construction() -> None:
+    for doc in (_event_doc(), _event_doc(_links=None, function=None)):
+        decoded = JobEventData.from_wire(doc, event="active")
+        assert (decoded.links, decoded.function) == (None, None)
+        assert decoded.to_wire() == doc
+    function = FunctionRef(name="f")
+    built = JobEventData(job=JobReference(type="build"), data={}, function=function)
+    assert (built.function, built.links) == (function, None)
+    assert JobEventData.links is None  # the dataclass default, read on the class
+    from_mapping = JobEventData.from_wire(MappingProxyType(_event_doc(function=FUNCTION_WIRE)))
+    assert from_mapping.function == FunctionRef.from_wire(FUNCTION_WIRE)
+
+
 def test_event_decode_error_shows_only_a_snippet() -> None:
     data = '{"job": ' + "1" * 5000
     with pytest.raises(EventDecodeError) as info:
@@ -1077,3 +1139,22 @@ def test_models_are_frozen() -> None:
     summary = JobSummary.from_wire(list_item("build", maximal=False))
     with pytest.raises(AttributeError):
         summary.state = "failed"  # type: ignore[misc]
+
+
+def _models(base: type) -> Iterator[type]:
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _models(sub)
+
+
+def test_every_model_has_a_working_codec() -> None:
+    # Plans are built on first use; a mapping mistake in any model must still fail a test.
+    models = list(_models(WireModel))
+    assert len(models) > 30
+    for model in models:
+        empty = {"type": "build", "job": {"type": "build"}, "data": {}, "createdBy": "u"}
+        try:
+            decoded = model.from_wire(empty)
+        except DecodeError:
+            continue  # a required field or nested shape the generic document lacks
+        assert model.from_wire(decoded.to_wire()) == decoded

@@ -140,6 +140,52 @@ def test_conformance_does_not_depend_on_replacing_sseclients_stitching(
     assert decode(chunks) == expected
 
 
+@pytest.mark.parametrize(("chunks", "expected"), CONFORMANCE)
+def test_conformance_without_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch, chunks: list[bytes], expected: list[Row]
+) -> None:
+    # Every block through sseclient-py gives the same events as the two-line fast path.
+    monkeypatch.setattr(_sse, "_FAST_PATH", False)
+    assert decode(chunks) == expected
+
+
+FAST_PATH_SHAPES = [
+    b"event: ack\ndata: hi\n\n",
+    b"event: keep-alive\ndata: \n\n",
+    b"event: keep-alive\ndata:\n\n",
+    b"event:  spaced\ndata:  spaced\n\n",
+    b"event: a:b\ndata: c:d\n\n",
+    b"event: \ndata: x\n\n",
+    b"event: x\ndata: a\ndata: b\n\n",
+    b"event: x\ndata: a\nid: 3\n\n",
+    b"event: x\ndatum: a\n\n",
+    b"event: x\n\n",
+    b"data: a\nevent: x\n\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(FAST_PATH_SHAPES),
+            st.builds(
+                lambda name, data: b"event: %s\ndata: %s\n\n" % (name, data),
+                st.binary(max_size=12),
+                st.binary(max_size=12),
+            ),
+        ),
+        max_size=8,
+    )
+)
+def test_the_fast_path_gives_what_sseclient_gives(blocks: list[bytes]) -> None:
+    payload = b"".join(blocks)
+    fast = decode([payload])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sse, "_FAST_PATH", False)
+        assert decode([payload]) == fast
+
+
 RETRY = [
     pytest.param(b"retry: 1500\ndata: a\n\n", 1500, id="digits"),
     pytest.param(b"retry:1500\ndata: a\n\n", 1500, id="no-space"),

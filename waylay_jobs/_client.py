@@ -6,14 +6,14 @@ import enum
 import re
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Callable, Literal, overload
+from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 import requests
 
 from ._auth import ApiKeyAuth, TokenAuth
 from ._checks import check_seconds
 from ._config import Credentials, credentials_from_env, load_profile
-from ._events import EventStream
+from ._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_POLL_INTERVAL
 from ._exceptions import InvalidArgument
 from ._http import (
     DEFAULT_GATEWAY_URL,
@@ -24,16 +24,14 @@ from ._http import (
     json_body,
     quote_segment,
 )
-from ._models import (
-    Event,
-    JobResponse,
-    JobsResponse,
-    decode_job_response,
-    decode_jobs_response,
-)
 from ._query import Params, encode_events_query, encode_list_query
-from ._sse import DEFAULT_MAX_EVENT_SIZE
-from ._wait import DEFAULT_IDLE_TIMEOUT, DEFAULT_POLL_INTERVAL, wait_for
+
+if TYPE_CHECKING:
+    # Imported where they are used instead: the models, the event stream and the waiter
+    # are most of the import time, and a script, a CLI run or an Airflow DAG file being
+    # parsed may need none of them (the README's Performance section has the numbers).
+    from ._events import EventStream
+    from ._models import Event, JobResponse, JobsResponse
 
 JOBS_PATH = "/registry/v2/jobs/"
 EVENTS_PATH = "/registry/v2/jobs/events"
@@ -258,6 +256,8 @@ class JobsClient:
         document = json_body(response)
         if select_path is not None:
             return select(document, select_path)
+        from ._models import decode_jobs_response
+
         return decode_jobs_response(document)
 
     @overload
@@ -312,6 +312,8 @@ class JobsClient:
         document = json_body(response)
         if select_path is not None:
             return select(document, select_path)
+        from ._models import decode_job_response
+
         return decode_job_response(document)
 
     def events(
@@ -423,6 +425,8 @@ class JobsClient:
             final = client.wait_for(("build", job_id), timeout=600)
             print(final.job.state, final.job.result)
         """
+        from ._wait import wait_for
+
         return wait_for(
             self,
             job,
@@ -448,6 +452,8 @@ class JobsClient:
         response = self._transport.open_stream(
             EVENTS_PATH, params, timeout=(connect, read_timeout)
         )
+        from ._events import EventStream
+
         return EventStream(response, max_event_size=max_event_size)
 
 

@@ -9,9 +9,10 @@ from typing import Optional
 
 import requests
 
+from ._defaults import DEFAULT_MAX_EVENT_SIZE
 from ._exceptions import InvalidArgument, StreamInterrupted
 from ._models import CloseEvent, Event, parse_event
-from ._sse import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from ._sse import SSEDecoder
 from ._stream import cancel_response, iter_chunks
 
 
@@ -137,10 +138,10 @@ class EventStream(Iterator[Event]):
 def _generate(connection: _Connection, decoder: SSEDecoder) -> Generator[Event, None, None]:
     cancelled = connection.cancelled
     try:
-        for sse in decoder.iter_raw(iter_chunks(connection.response)):
+        for name, data in decoder.iter_raw(iter_chunks(connection.response)):
             if cancelled.is_set():
                 return
-            event = parse_event(sse.event, sse.data, decoder.last_event_id)
+            event = parse_event(name, data, decoder.last_event_id)
             yield event
             if isinstance(event, CloseEvent):
                 return

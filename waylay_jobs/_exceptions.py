@@ -84,6 +84,20 @@ class NotFoundError(ApiError):
     """404: the job (or path) does not exist."""
 
 
+class DecodeError(JobsError, ValueError):
+    """A JSON document does not have the shape of the model it should decode to.
+
+    Attributes:
+        model: the model that was being decoded (``JobsResponse``, ...).
+        path: where in the document, e.g. ``jobs[1].function`` (empty for the top level).
+    """
+
+    def __init__(self, message: str, *, model: str, path: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.path = path
+
+
 class StreamError(JobsError):
     """The event stream broke its contract."""
 

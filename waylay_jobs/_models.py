@@ -45,25 +45,11 @@ from typing import (
 from dataclasses_json import DataClassJsonMixin, LetterCase, config
 from dataclasses_json.core import Json
 
-from ._exceptions import EventDecodeError, JobsError
+from ._exceptions import DecodeError, EventDecodeError
 
 _M = TypeVar("_M", bound="WireModel")
 _META = "waylay_jobs"
 _SNIPPET = 200
-
-
-class DecodeError(JobsError, ValueError):
-    """A JSON document does not have the shape of the model it should decode to.
-
-    Attributes:
-        model: the model that was being decoded (``JobsResponse``, ...).
-        path: where in the document, e.g. ``jobs[1].function`` (empty for the top level).
-    """
-
-    def __init__(self, message: str, *, model: str, path: str) -> None:
-        super().__init__(message)
-        self.model = model
-        self.path = path
 
 
 # -- enums ------------------------------------------------------------------------------------
@@ -190,12 +176,12 @@ def _shape_error(expected: str, path: str, value: Any, *, missing: bool = False)
     )
 
 
-def _decode(plan: _Plan, cls: type, d: Any, path: str) -> Any:
-    return plan.decoder(d, path)
-
-
 def _compile_decoder(
-    cls: type, name: str, rows: list[tuple[str, str, Optional[_Conv], bool]], known: frozenset[str]
+    cls: type,
+    name: str,
+    rows: list[tuple[str, str, Optional[_Conv], bool]],
+    known: frozenset[str],
+    lazy: Mapping[str, Callable[[Any], bool]],
 ) -> Callable[[Any, str], Any]:
     """A decoder function specialised to one class's fields.
 
@@ -230,6 +216,16 @@ def _compile_decoder(
                 f"        raise shape({f'a value for {wire!r}'!r}, path, None, missing=True)"
             )
             lines.append(f"    od[{attr!r}] = {call}")
+        elif attr in lazy:
+            # Kept as it came and decoded on first access (see ``_Lazy``) when the check
+            # promises that decoding cannot fail; else decoded now, raising as usual.
+            namespace[f"ok{i}"] = lazy[attr]
+            lines.append("    if v is None:")
+            lines.append(f"        od[{attr!r}] = None")
+            lines.append(f"    elif ok{i}(v):")
+            lines.append(f"        od[{_lazy_key(attr)!r}] = v")
+            lines.append("    else:")
+            lines.append(f"        od[{attr!r}] = {call}")
         elif conv is None:
             lines.append(f"    od[{attr!r}] = v")
         else:
@@ -259,7 +255,8 @@ def _encode(value: Any) -> Any:
 
 def _model_conv(sub: type) -> _Conv:
     plan = _plan(sub)
-    return lambda v, path, wire, od: _decode(plan, sub, v, f"{path}.{wire}")
+    decode = plan.decoder
+    return lambda v, path, wire, od: decode(v, f"{path}.{wire}")
 
 
 def _list_conv(sub: type) -> _Conv:
@@ -268,7 +265,7 @@ def _list_conv(sub: type) -> _Conv:
     def conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
         if v.__class__ is not list:
             raise _shape_error(f"a list of {sub.__name__}", f"{path}.{wire}", v)
-        return [_decode(plan, sub, item, f"{path}.{wire}[{i}]") for i, item in enumerate(v)]
+        return [plan.decoder(item, f"{path}.{wire}[{i}]") for i, item in enumerate(v)]
 
     return conv
 
@@ -280,7 +277,7 @@ def _one_or_many_conv(sub: type) -> _Conv:
     def conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
         if v.__class__ is list:
             return many(v, path, wire, od)
-        return _decode(plan, sub, v, f"{path}.{wire}")
+        return plan.decoder(v, f"{path}.{wire}")
 
     return conv
 
@@ -339,16 +336,23 @@ def _wire_name(cls: type, f: Any) -> str:
 
 
 def _plan(cls: type) -> _Plan:
-    """The field plan of a model class, built on first use from its dataclass metadata."""
+    """The field plan of a model class, built on first use from its dataclass metadata.
+
+    On first use rather than at import: most programs decode a few of the models. Two threads
+    may build the same plan at once; both get equal plans, and one is kept.
+    """
     plan = _PLANS.get(cls)
     if plan is not None:
         return plan
     hints = get_type_hints(cls)
     rows = []
+    lazy = {}
     for f in fields(cls):
         meta = f.metadata.get(_META, {})
         if meta.get("extra"):
             continue
+        if meta.get("lazy") is not None:
+            lazy[f.name] = meta["lazy"]
         hook = meta.get("hook")
         conv = _hook_conv(hook) if hook is not None else _converter(hints[f.name])
         rows.append((f.name, _wire_name(cls, f), conv, bool(meta.get("required"))))
@@ -358,10 +362,77 @@ def _plan(cls: type) -> _Plan:
         fields=tuple(rows),
         known=known,
         encoded=tuple((attr, wire, conv is not None) for attr, wire, conv, _ in rows),
-        decoder=_compile_decoder(cls, cls.__name__, rows, known),
+        decoder=_compile_decoder(cls, cls.__name__, rows, known, lazy),
     )
     _PLANS[cls] = plan
     return plan
+
+
+def _lazy_key(attr: str) -> str:
+    return f"_wire_{attr}"
+
+
+class _Lazy:
+    """A field of a decoded object that is decoded from its wire value on first access.
+
+    The decoder stores the wire value under ``_wire_<name>`` only after a check has
+    promised that decoding it cannot fail, so access never raises. A data descriptor, so it
+    comes before the instance ``__dict__``; the decoded value is cached there. Two threads
+    may both decode on first access; they store equal values.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.key = _lazy_key(name)
+
+    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
+        if obj is None:
+            return None  # the dataclass default
+        od = obj.__dict__
+        try:
+            return od[self.name]
+        except KeyError:
+            pass
+        plan = _plan(type(obj))
+        _, wire, conv, _ = next(row for row in plan.fields if row[0] == self.name)
+        value = conv(od[self.key], plan.name, wire, od) if conv is not None else od[self.key]
+        od[self.name] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.name] = value  # only ``__init__`` gets here: the models are frozen
+
+
+def _lazy(check: Callable[[Any], bool]) -> dict[str, Any]:
+    """Field metadata: decode on first access when ``check(wire value)`` (see ``_Lazy``)."""
+    return {_META: {"lazy": check}}
+
+
+def _make_lazy(cls: type) -> None:
+    for f in fields(cls):
+        if f.metadata.get(_META, {}).get("lazy") is not None:
+            setattr(cls, f.name, _Lazy(f.name))
+
+
+def _is_object(v: Any) -> bool:
+    # What json.loads makes; any other mapping is decoded at once.
+    return v.__class__ is dict
+
+
+def _is_links(v: Any) -> bool:
+    """Whether decoding ``Links`` from ``v`` cannot fail: an object whose known links are
+    objects or lists of objects (the fields of a link, and other keys, are never checked)."""
+    if v.__class__ is not dict:
+        return False
+    for key in _LINK_KEYS:
+        value = v.get(key)
+        cls = value.__class__
+        if cls is list:
+            if not all(item.__class__ is dict for item in value):
+                return False
+        elif cls is not dict and value is not None:
+            return False
+    return True
 
 
 class WireModel(DataClassJsonMixin):
@@ -373,7 +444,7 @@ class WireModel(DataClassJsonMixin):
     @classmethod
     def from_wire(cls: type[_M], data: Mapping[str, Any]) -> _M:
         """Decode a parsed JSON object; raises :class:`DecodeError` when its shape is wrong."""
-        return cast(_M, _decode(_plan(cls), cls, data, cls.__name__))
+        return cast(_M, _plan(cls).decoder(data, cls.__name__))
 
     def to_wire(self) -> dict[str, Any]:
         """The wire document: known fields (``None`` omitted unless it came as ``null``), extras."""
@@ -502,6 +573,9 @@ class Links(WireModel):
     webscript: Union[HalLink, list[HalLink], None] = None
     model: Union[HalLink, list[HalLink], None] = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
+
+
+_LINK_KEYS = tuple(f.name for f in fields(Links) if f.name != "extra")  # wire names too
 
 
 # -- requests (``job.request``, per job type) -------------------------------------------------
@@ -739,7 +813,7 @@ def _by_job_type(table: dict[str, type], job_type: Any, value: Any, path: str) -
         if not isinstance(value, dict):
             raise _shape_error("an object", path, value)
         return value
-    return _decode(_plan(model), model, value, path)
+    return _plan(model).decoder(value, path)
 
 
 def _request_hook(value: Any, path: str, od: dict[str, Any]) -> Any:
@@ -918,15 +992,17 @@ class JobEventData(WireModel):
 
     job: JobReference = field(metadata=_REQUIRED)
     data: JobEventPayload = field(metadata=_hook(_raw, required=True))
-    links: Optional[Links] = field(default=None, metadata=_LINKS)
+    # Decoded on first access: links and function are half the decoding cost of an event,
+    # and a loop that follows events rarely looks at them.
+    links: Optional[Links] = field(default=None, metadata={**_LINKS, **_lazy(_is_links)})
     timestamp: Optional[str] = None
-    function: Optional[FunctionRef] = None
+    function: Optional[FunctionRef] = field(default=None, metadata=_lazy(_is_object))
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], event: Optional[str] = None) -> JobEventData:
         """Decode an event envelope; ``event`` (the SSE event name) selects the payload model."""
-        decoded: JobEventData = _decode(_plan(cls), cls, data, cls.__name__)
+        decoded: JobEventData = _plan(cls).decoder(data, cls.__name__)
         payload = _PAYLOADS.get(event) if event is not None else None
         raw = decoded.data
         path = f"{cls.__name__}.data"
@@ -934,13 +1010,16 @@ class JobEventData(WireModel):
             if not isinstance(raw, dict):
                 raise _shape_error("an object", path, raw)
             return decoded
-        value = _decode(_plan(payload), payload, raw, path)
+        value = _plan(payload).decoder(raw, path)
         if payload is CompletedEventData and value.returnvalue is not None:
             value.__dict__["returnvalue"] = _by_job_type(
                 _RESULTS, decoded.job.type, value.returnvalue, f"{path}.returnvalue"
             )
         decoded.__dict__["data"] = value
         return decoded
+
+
+_make_lazy(JobEventData)
 
 
 # -- stream events -------------------------------------------------------------------------------
@@ -1026,27 +1105,32 @@ def parse_event(name: str, data: str, id: Optional[str] = None) -> Event:
         return text_event(name, data, id)
     if name not in JOB_EVENT_NAMES:
         return UnknownEvent(name, data, id)
-    snippet = data[:_SNIPPET]
-    shown = f"{snippet!r}{'...' if len(data) > _SNIPPET else ''}"
     try:
         document = json.loads(data)
     except ValueError as exc:
         raise EventDecodeError(
-            f"expected JSON in the data of the {name!r} event, got invalid JSON ({exc}): {shown}",
+            f"expected JSON in the data of the {name!r} event, got invalid JSON ({exc}): "
+            f"{_shown(data)}",
             event=name,
-            snippet=snippet,
+            snippet=data[:_SNIPPET],
         ) from exc
     try:
         payload = JobEventData.from_wire(document, event=name)
     except DecodeError as exc:
         raise EventDecodeError(
-            f"the data of the {name!r} event is not a job event: {exc}; data: {shown}",
+            f"the data of the {name!r} event is not a job event: {exc}; data: {_shown(data)}",
             event=name,
-            snippet=snippet,
+            snippet=data[:_SNIPPET],
         ) from exc
-    return JobEvent(name, payload, id)
+    # What the frozen dataclass __init__ does, minus its object.__setattr__ per field: this
+    # runs once per event.
+    event = _new(JobEvent)
+    event.__dict__.update(event=name, data=payload, id=id)
+    return event
 
 
-# Build every plan at import: a mapping mistake fails loudly here, and no thread races to build one.
-for _model in WireModel.__subclasses__():
-    _plan(_model)
+_new = object.__new__
+
+
+def _shown(data: str) -> str:
+    return f"{data[:_SNIPPET]!r}{'...' if len(data) > _SNIPPET else ''}"

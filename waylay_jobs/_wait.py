@@ -20,6 +20,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._checks import check_flag, check_seconds
+from ._defaults import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_CAP,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_STREAM_FAILURES,
+    DEFAULT_POLL_INTERVAL,
+)
 from ._exceptions import (
     ApiError,
     AuthError,
@@ -47,17 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger("waylay_jobs")
 
-#: Seconds without a single byte on the stream before the connection is presumed dead.
-#: Longer than any sane keep-alive interval; the job service's interval is undocumented.
-DEFAULT_IDLE_TIMEOUT = 60.0
-#: First reconnect delay (seconds), before jitter; a server ``retry:`` replaces it.
-DEFAULT_BACKOFF_BASE = 0.5
-#: Largest reconnect delay (seconds).
-DEFAULT_BACKOFF_CAP = 30.0
-#: Consecutive stream failures after which the waiter polls ``get`` instead.
-DEFAULT_MAX_STREAM_FAILURES = 5
-#: Seconds between ``get`` calls once polling.
-DEFAULT_POLL_INTERVAL = 5.0
 
 #: Job types probed, in this order, when ``wait_for`` is given a bare id.
 PROBE_ORDER: tuple[str, ...] = tuple(t.value for t in JobType)

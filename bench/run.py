@@ -1,0 +1,549 @@
+"""Run every benchmark and print one markdown report (also written to bench/results.md).
+
+Usage, from the repository root, with the project venv::
+
+    .venv/bin/python bench/run.py            # about 3-4 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # fewer runs and samples, for a smoke test
+    .venv/bin/python bench/run.py --docs docs/performance.md   # also refresh the docs table
+
+The official async SDK runs only in its own venv, bench/.venv-sdk; it is created on first use
+(``python -m venv`` + ``pip install waylay-sdk-registry waylay-sdk-registry-types
+waylay-sdk-core 'pydantic<2.12'``). Everything runs against local servers on 127.0.0.1: the
+stdlib bench server (server.py, its own process) and, for the scale test, the FakeRegistry.
+Every figure is the median over repeated runs with [min-max], and every ratio is taken within
+one run (the figure and its baseline measured back to back) before the median is taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BENCH, ROOT, bench_server, percentile, summary
+
+SDK_VENV = BENCH / ".venv-sdk"
+SDK_PYTHON = SDK_VENV / "bin" / "python"
+SDK_PACKAGES = (
+    "waylay-sdk-registry",
+    "waylay-sdk-registry-types",
+    "waylay-sdk-core",
+    "pydantic<2.12",
+)
+OURS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+SDK_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+IMPORT_REQUESTS = (
+    "import time; t0 = time.perf_counter(); import requests; t1 = time.perf_counter(); "
+    "import waylay_jobs; t2 = time.perf_counter(); "
+    "waylay_jobs.JobsClient('http://127.0.0.1:9').close(); t3 = time.perf_counter(); "
+    "import waylay_jobs._models, waylay_jobs._events, waylay_jobs._wait; "
+    "waylay_jobs._models.JobResponse.from_wire({'job': {'type': 'build', 'job': {}}}); "
+    "t4 = time.perf_counter(); "
+    "print(t1 - t0, t2 - t1, t3 - t0, t4 - t3)"
+)
+IMPORT_SDK = (
+    "import time; t0 = time.perf_counter(); from waylay.sdk import WaylayClient; "
+    "import waylay.services.registry; t1 = time.perf_counter(); "
+    "WaylayClient.from_token('a.b.c', gateway_url='http://127.0.0.1:9').registry.jobs; "
+    "import waylay.services.registry.models; t2 = time.perf_counter(); print(t1 - t0, t2 - t0)"
+)
+
+
+def check_interpreter() -> None:
+    """Fail early, with the fix, when this Python lacks what the bench scripts import."""
+    probe = "import requests, sseclient, dataclasses_json, waylay_jobs"
+    proc = subprocess.run([sys.executable, "-c", probe], env=OURS_ENV, capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"expected a Python with requests, sseclient-py, dataclasses-json and waylay_jobs "
+            f"(the project venv: .venv/bin/python bench/run.py), got {sys.executable}:\n"
+            + proc.stderr.decode(errors="replace").strip().splitlines()[-1]
+        )
+
+
+def ensure_sdk_venv() -> bool:
+    """Create bench/.venv-sdk with the official SDK when it is missing; False if impossible."""
+    if SDK_PYTHON.exists():
+        return True
+    print(f"creating {SDK_VENV} with {', '.join(SDK_PACKAGES)} ...", file=sys.stderr)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True)
+        subprocess.run([str(SDK_PYTHON), "-m", "pip", "install", "-q", *SDK_PACKAGES], check=True)
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"could not set up the official SDK ({exc}); its columns are skipped", file=sys.stderr
+        )
+        return False
+    return True
+
+
+def run_json(argv: list[str], *, sdk: bool = False) -> Any:
+    """Run a bench script in a fresh process and parse the JSON it prints last."""
+    proc = subprocess.run(
+        argv,
+        cwd=BENCH,
+        env=SDK_ENV if sdk else OURS_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[1:3])} failed ({proc.returncode}):\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout stays the report."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- measurements ------------------------------------------------------------------------------
+
+
+def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
+    """Every measurement; the raw results."""
+    py = sys.executable
+    out: dict[str, Any] = {}
+    with bench_server() as base:
+        log(f"throughput: {opts.events} events x {opts.runs} runs x 2 framings x 3 consumers")
+        out["throughput"] = run_json([py, "throughput.py", base, str(opts.events), str(opts.runs)])
+        if sdk:
+            log(f"throughput, official SDK: {opts.sdk_events} events x {opts.sdk_runs} runs")
+            out["sdk_throughput"] = run_json(
+                [
+                    str(SDK_PYTHON),
+                    "sdk_bench.py",
+                    "throughput",
+                    base,
+                    str(opts.sdk_events),
+                    str(opts.sdk_runs),
+                ],
+                sdk=True,
+            )
+        log(f"close latency: {opts.samples} samples x {opts.lat_runs} runs")
+        out["latency"] = run_json([py, "latency.py", base, str(opts.samples), str(opts.lat_runs)])
+        log(f"memory: {opts.mem_events} events, fresh processes x {opts.mem_runs} runs")
+        out["memory"] = [
+            run_json([py, "memory.py", base, consumer, framing, str(opts.mem_events)])
+            for _ in range(opts.mem_runs)
+            for framing in ("chunked", "close")
+            for consumer in ("raw", "waylay_jobs")
+        ]
+        out["big"] = [
+            run_json([py, "memory.py", base, "big", framing, str(opts.big_size)])
+            for framing in ("chunked", "close")
+        ]
+    log(f"decode: {opts.jobs} jobs x {opts.decode_runs} runs")
+    out["decode"] = run_json([py, "decode.py", str(opts.jobs), str(opts.decode_runs)])
+    if sdk:
+        out["sdk_decode"] = run_json(
+            [str(SDK_PYTHON), "sdk_bench.py", "decode", str(opts.jobs), str(opts.decode_runs)],
+            sdk=True,
+        )
+    log(f"import time: {opts.imports} fresh processes each")
+    out["imports"] = measure_imports(opts.imports, sdk)
+    log(f"scale: {opts.waiters} concurrent wait_for x {opts.scale_runs} runs")
+    out["scale"] = run_json(
+        [py, "scale.py", str(opts.waiters), str(opts.spread), str(opts.scale_runs)]
+    )
+    return out
+
+
+def measure_imports(count: int, sdk: bool) -> dict[str, list[float]]:
+    """Import times in fresh interpreters, all from cached bytecode.
+
+    The .pyc files go to a temporary PYTHONPYCACHEPREFIX (written by one warm-up run each),
+    so PYTHONDONTWRITEBYTECODE or a read-only checkout cannot make one side compile its
+    sources on every run while the other loads bytecode.
+    """
+    keys = ("requests", "waylay_jobs", "ours_ready", "ours_first_use", "sdk", "sdk_ready")
+    result: dict[str, list[float]] = {key: [] for key in keys}
+    with tempfile.TemporaryDirectory() as cache:
+        ours_env = {**OURS_ENV, "PYTHONPYCACHEPREFIX": cache}
+        sdk_env = {**SDK_ENV, "PYTHONPYCACHEPREFIX": cache}
+        for env in (ours_env, sdk_env):
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for i in range(count + 1):
+            out = _run_text([sys.executable, "-c", IMPORT_REQUESTS], ROOT, ours_env)
+            if i:
+                requests_s, added_s, ready_s, first_use_s = map(float, out.split())
+                result["requests"].append(requests_s)
+                result["waylay_jobs"].append(added_s)
+                result["ours_ready"].append(ready_s)
+                result["ours_first_use"].append(first_use_s)
+            if sdk:
+                out = _run_text([str(SDK_PYTHON), "-c", IMPORT_SDK], BENCH, sdk_env)
+                if i:
+                    client_s, ready_s = map(float, out.split())
+                    result["sdk"].append(client_s)
+                    result["sdk_ready"].append(ready_s)
+    return result
+
+
+def _run_text(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def fmt(values: list[float], scale: float = 1.0, digits: int = 0, unit: str = "") -> str:
+    """``median [min-max]`` of scaled values."""
+    s = summary([v * scale for v in values])
+    return f"{s['median']:,.{digits}f} [{s['min']:,.{digits}f}-{s['max']:,.{digits}f}]{unit}"
+
+
+def verdict(ok: bool) -> str:
+    """PASS or MISS."""
+    return "PASS" if ok else "**MISS**"
+
+
+def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
+    """The markdown report: targets first, then the details of each measurement."""
+    targets: list[str] = []
+    details: list[str] = []
+
+    def target(measure: str, ours: str, baseline: str, figure: str, goal: str, ok: bool) -> None:
+        targets.append(f"| {measure} | {ours} | {baseline} | {figure} | {goal} | {verdict(ok)} |")
+
+    # throughput
+    tp = raw["throughput"]
+    details += [
+        f"### Event throughput ({opts.events:,} job events of 500-700 bytes; events/s; "
+        f"median [min-max] of {opts.runs} runs)",
+        "",
+        "| consumer | chunked | close-delimited | ratio to raw, chunked | ratio to raw, close |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {
+        "raw": "raw lower bound (`raw.read1` + split + `json.loads`)",
+        "sseclient": "sseclient-py README recipe (`SSEClient(resp)`) + `json.loads`",
+        "waylay_jobs": "**waylay_jobs** `client.events()` (typed events)",
+    }
+    for name, label in labels.items():
+        cells = [fmt(tp[f][name]) for f in ("chunked", "close")]
+        for f in ("chunked", "close"):
+            cells.append(fmt([a / b for a, b in zip(tp[f][name], tp[f]["raw"])], digits=2))
+        details.append(f"| {label} | {' | '.join(cells)} |")
+    for f in ("chunked", "close"):
+        ours_r = [a / b for a, b in zip(tp[f]["waylay_jobs"], tp[f]["raw"])]
+        target(
+            f"event throughput, {f}",
+            fmt(tp[f]["waylay_jobs"], unit=" ev/s"),
+            fmt(tp[f]["raw"], unit=" ev/s"),
+            f"{fmt(ours_r, digits=2)} of raw",
+            ">= 0.5",
+            summary(ours_r)["median"] >= 0.5,
+        )
+    if sdk:
+        st = raw["sdk_throughput"]
+        cells = [fmt(st[f]["rates"]) for f in ("chunked", "close")]
+        ours = {f: summary(tp[f]["waylay_jobs"])["median"] for f in ("chunked", "close")}
+        cells += [
+            f"waylay_jobs is {ours[f] / summary(st[f]['rates'])['median']:,.0f}x faster"
+            for f in ("chunked", "close")
+        ]
+        details.append(
+            f"| official async SDK `registry.jobs.events()` ({opts.sdk_events:,} events, "
+            f"{opts.sdk_runs} runs; typed right: {st['chunked']['typed']:,} chunked, "
+            f"{st['close']['typed']:,} close) | {' | '.join(cells)} |"
+        )
+    details.append("")
+
+    # latency
+    lat = raw["latency"]
+    hold = lat["hold"]
+    lat_labels = {
+        "raw": "raw lower bound (`raw.read1`), close event read",
+        "sseclient": "sseclient-py README recipe, close event read",
+        "events": "**waylay_jobs** `client.events()`, `CloseEvent` yielded",
+        "wait_for": "**waylay_jobs** `client.wait_for()` returned (incl. its final get)",
+    }
+    details += [
+        f"### Close latency (server writes `close` -> consumer has it; ms; p50 and p99 of "
+        f"{opts.samples} samples per run, median [min-max] of {opts.lat_runs} runs)",
+        "",
+        "| consumer | chunked p50 | chunked p99 | close-delimited p50 | close-delimited p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in lat_labels.items():
+        cells = []
+        for f in ("chunked", "close"):
+            runs = lat["results"][f][name]
+            if min(min(r) for r in runs) >= 0.9 * hold:
+                cells += [f">= {hold:g} s (held until close)"] * 2
+                continue
+            cells.append(fmt([percentile(r, 0.5) for r in runs], 1000, 2))
+            cells.append(fmt([percentile(r, 0.99) for r in runs], 1000, 2))
+        details.append(f"| {label} | {' | '.join(cells)} |")
+    details.append("")
+    for f in ("chunked", "close"):
+        p50 = [percentile(r, 0.5) for r in lat["results"][f]["wait_for"]]
+        p99 = [percentile(r, 0.99) for r in lat["results"][f]["wait_for"]]
+        raw_p50 = [percentile(r, 0.5) for r in lat["results"][f]["raw"]]
+        target(
+            f"close latency, {f}: `wait_for` returned",
+            f"p50 {fmt(p50, 1000, 2)} ms, p99 {fmt(p99, 1000, 2)} ms",
+            f"raw reader has `close`: p50 {fmt(raw_p50, 1000, 2)} ms",
+            f"p50 {fmt(p50, 1000, 2)} ms",
+            "<= 5 ms p50",
+            summary(p50)["median"] <= 0.005,
+        )
+
+    # decode
+    dec = raw["decode"]
+    details += [
+        f"### Decode cost per job (µs; {opts.jobs:,} jobs; median [min-max] of "
+        f"{opts.decode_runs} runs; GC on)",
+        "",
+        "| document | `json.loads` | waylay_jobs decode (after loads) | (loads + decode) / loads "
+        "| naive dataclasses-json `from_dict` | official SDK pydantic `model_validate` "
+        "(its loads) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label, model in (
+        ("list", "list item (1000-job `JobsResponse`)", "JobsResponse"),
+        ("doc", "full job document (`JobResponse`)", "JobResponse"),
+    ):
+        loads, ours = dec[f"{key}_loads"], dec[f"{key}_ours"]
+        ratio = [(a + b) / a for a, b in zip(loads, ours)]
+        sdk_cell = "n/a"
+        if sdk:
+            sd = raw["sdk_decode"]
+            sdk_cell = (
+                f"{fmt(sd[f'{key}_sdk'], 1e6, 1)} ({fmt(sd[f'{key}_loads'], 1e6, 1)}) `{model}`"
+            )
+        details.append(
+            f"| {label} | {fmt(loads, 1e6, 1)} | {fmt(ours, 1e6, 1)} | {fmt(ratio, digits=2)} | "
+            f"{fmt(dec[f'{key}_naive'], 1e6, 1)} | {sdk_cell} |"
+        )
+        target(
+            f"decode, {label}",
+            f"{fmt(ours, 1e6, 1)} µs + loads",
+            f"`json.loads` {fmt(loads, 1e6, 1)} µs",
+            f"{fmt(ratio, digits=2)}x loads",
+            "<= 5x",
+            summary(ratio)["median"] <= 5,
+        )
+    details.append("")
+
+    # imports
+    imp = raw["imports"]
+    details += [
+        f"### Import time (ms, fresh interpreter, from cached bytecode, median [min-max] of "
+        f"{opts.imports})",
+        "",
+        "| import | ms |",
+        "|---|---|",
+        f"| `import requests` | {fmt(imp['requests'], 1000, 1)} |",
+        f"| `import waylay_jobs`, after requests (added) | {fmt(imp['waylay_jobs'], 1000, 1)} |",
+        "| ready to call: `import requests, waylay_jobs` + `JobsClient(url)` | "
+        f"{fmt(imp['ours_ready'], 1000, 1)} |",
+        "| then, on first use (the first decode, `events()` or `wait_for`): the models, the "
+        "event stream and the waiter, loaded on demand (PEP 562), first job decoded | "
+        f"{fmt(imp['ours_first_use'], 1000, 1)} |",
+    ]
+    added_ms = summary(imp["waylay_jobs"])["median"] * 1000
+    target(
+        "import, added to `import requests`",
+        f"+{added_ms:.1f} ms",
+        f"requests {fmt(imp['requests'], 1000, 1)} ms",
+        f"+{added_ms:.1f} ms",
+        "<= 40 ms",
+        added_ms <= 40,
+    )
+    if sdk:
+        details += [
+            "| official SDK, the import lines only: `from waylay.sdk import WaylayClient; "
+            f"import waylay.services.registry` | {fmt(imp['sdk'], 1000, 1)} |",
+            "| official SDK, ready to call: those imports + `WaylayClient.from_token(...)` + "
+            "`.registry.jobs` (building the client loads the plugin and its models) | "
+            f"{fmt(imp['sdk_ready'], 1000, 1)} |",
+        ]
+        ready = summary(imp["ours_ready"])["median"]
+        ready_ratio = ready / summary(imp["sdk_ready"])["median"]
+        bare = ready / summary(imp["sdk"])["median"]
+        target(
+            "import, ready to call: requests + waylay_jobs + client vs the SDK's client + "
+            "registry plugin",
+            f"{ready * 1000:.1f} ms",
+            f"SDK {fmt(imp['sdk_ready'], 1000, 1)} ms",
+            f"{ready_ratio:.2f} of the SDK ({bare:.2f} of its bare import lines)",
+            "<= 0.2",
+            ready_ratio <= 0.2,
+        )
+    details.append("")
+
+    # memory
+    mem = raw["memory"]
+    details += [
+        f"### Memory (peak RSS growth while streaming {opts.mem_events:,} events, MB; fresh "
+        f"process each; median [min-max] of {opts.mem_runs})",
+        "",
+        "| consumer | chunked | close-delimited |",
+        "|---|---|---|",
+    ]
+    growth: dict[tuple[str, str], list[float]] = {}
+    for item in mem:
+        growth.setdefault((item["consumer"], item["framing"]), []).append(item["growth_mb"])
+    for consumer, label in (("raw", "raw lower bound"), ("waylay_jobs", "**waylay_jobs**")):
+        cells = [fmt(growth[(consumer, f)], digits=2) for f in ("chunked", "close")]
+        details.append(f"| {label} | {' | '.join(cells)} |")
+    worst = max(summary(growth[("waylay_jobs", f)])["median"] for f in ("chunked", "close"))
+    target(
+        f"RSS growth over {opts.mem_events:,} events",
+        f"{worst:.2f} MB (worse framing)",
+        f"raw {max(summary(growth[('raw', f)])['median'] for f in ('chunked', 'close')):.2f} MB",
+        f"{worst:.2f} MB",
+        "< 10 MB",
+        worst < 10,
+    )
+    big = raw["big"]
+    limit = big[0].get("limit", 0)
+    bound_mb = 2 * limit / 2**20 + 8
+    details += [
+        "",
+        f"Oversized event: one {opts.big_size / 2**20:.0f} MB event, default "
+        f"`max_event_size` = {limit / 2**20:.0f} MB.",
+        "",
+        "| framing | raised | peak RSS growth (MB) |",
+        "|---|---|---|",
+    ]
+    for item in big:
+        details.append(f"| {item['framing']} | {item.get('raised')} | {item['growth_mb']:.1f} |")
+    big_ok = all(i.get("raised") == "EventTooLarge" and i["growth_mb"] <= bound_mb for i in big)
+    target(
+        f"oversized event ({opts.big_size / 2**20:.0f} MB) rejected",
+        ", ".join(f"{i.get('raised')} at +{i['growth_mb']:.1f} MB" for i in big),
+        f"limit {limit / 2**20:.0f} MB",
+        f"max +{max(i['growth_mb'] for i in big):.1f} MB",
+        f"raised, growth <= 2x limit + 8 MB ({bound_mb:.0f} MB)",
+        big_ok,
+    )
+    details.append("")
+
+    # scale
+    sc = raw["scale"]
+    runs = sc["runs"]
+    details += [
+        f"### Scale ({opts.waiters} concurrent `wait_for` threads on one shared client; "
+        f"FakeRegistry in its own process, manual jobs ending at random times within "
+        f"{opts.spread:g} s)",
+        "",
+        "ms from the `transition()` call to: the terminal event reaching `on_event` "
+        "(server + stream), and `wait_for` returning (after its confirming get).",
+        "",
+        "| run | right outcome | failed among them | hung | errors | event p50 | event p99 "
+        "| return p50 | return p99 | return max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(runs):
+        d = r["delays"] or [float("nan")]
+        e = r["delivered"] or [float("nan")]
+        figures = [percentile(e, 0.5), percentile(e, 0.99)]
+        figures += [percentile(d, 0.5), percentile(d, 0.99), max(d)]
+        details.append(
+            f"| {i + 1} | {r['right']}/{r['waiters']} | {r['failed_expected']} | {r['hung']} | "
+            f"{len(r['errors']) + r['server_errors']} | "
+            + " | ".join(f"{c * 1000:.1f}" for c in figures)
+            + " |"
+        )
+    details.append(
+        f'\nurllib3 "Connection pool is full, discarding connection" warnings logged: '
+        f"{sc['pool_full_warnings']} (requests' default pool keeps 10 connections per host)."
+    )
+    all_right = all(
+        r["right"] == r["waiters"] and not r["hung"] and not r["errors"] and not r["server_errors"]
+        for r in runs
+    )
+    p50s = [percentile(r["delays"], 0.5) for r in runs if r["delays"]]
+    p99s = [percentile(r["delays"], 0.99) for r in runs if r["delays"]]
+    target(
+        f"scale: {opts.waiters} concurrent `wait_for`, one client",
+        f"{sum(r['right'] for r in runs)}/{sum(r['waiters'] for r in runs)} right, "
+        f"{sum(r['hung'] for r in runs)} hung",
+        "-",
+        f"end -> return p50 {fmt(p50s, 1000, 1)} ms, p99 {fmt(p99s, 1000, 1)} ms",
+        "all right, none hung",
+        all_right,
+    )
+
+    head = [
+        "## Benchmark results",
+        "",
+        f"`{opts.command}` on {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}. Local servers on 127.0.0.1.",
+        "",
+        "| target | waylay_jobs | baseline | figure (median [min-max]) | target | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + targets + [""] + details) + "\n"
+
+
+def update_docs(path: Path, text: str) -> None:
+    """Put the report under the '### Latest results' heading of ``path`` (kept above it)."""
+    marker = "### Latest results\n"
+    current = path.read_text(encoding="utf-8")
+    if marker not in current:
+        raise SystemExit(f"expected a line '### Latest results' in {path}, found none")
+    body = text.replace("## Benchmark results\n", "", 1).replace("\n### ", "\n#### ")
+    head = current[: current.index(marker) + len(marker)]
+    path.write_text(f"{head}\n{body.lstrip()}", encoding="utf-8")
+    log(f"updated {path}")
+
+
+def main() -> None:
+    """Parse options, measure, print and save the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and samples")
+    parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.md")
+    parser.add_argument("--json", type=Path, help="also save the raw measurements here")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help="also replace what follows '### Latest results' in this file (docs/performance.md)",
+    )
+    opts = parser.parse_args()
+    quick = opts.quick
+    opts.events = 20_000
+    opts.runs = 2 if quick else 5
+    opts.sdk_events = 2_000
+    opts.sdk_runs = 1 if quick else 3
+    opts.samples = 30 if quick else 100
+    opts.lat_runs = 1 if quick else 3
+    opts.jobs = 1000
+    opts.decode_runs = 3 if quick else 9
+    opts.imports = 3 if quick else 10
+    opts.mem_events = 200_000
+    opts.mem_runs = 1 if quick else 3
+    opts.big_size = 50 * 2**20
+    opts.waiters = 200
+    opts.spread = 3.0
+    opts.scale_runs = 1 if quick else 3
+    opts.command = "python bench/run.py" + (" --quick" if quick else "")
+    check_interpreter()
+    sdk = not opts.no_sdk and ensure_sdk_venv()
+    started = time.monotonic()
+    results = measure(opts, sdk)
+    text = report(results, opts, sdk)
+    text += f"\nTotal bench time: {time.monotonic() - started:.0f} s.\n"
+    print(text)
+    opts.out.write_text(text, encoding="utf-8")
+    if opts.docs is not None:
+        update_docs(opts.docs, text)
+    if opts.json is not None:
+        opts.json.write_text(json.dumps(results), encoding="utf-8")
+    log(f"written {opts.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The package surface: every public name from one place, the heavy parts loaded on first use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import waylay_jobs
+from waylay_jobs import _events, _exceptions, _models
+
+HEAVY = ["waylay_jobs._models", "waylay_jobs._events", "waylay_jobs._wait", "dataclasses_json"]
+
+
+def loaded_after(code: str) -> dict[str, bool]:
+    """Which of the heavy modules a fresh interpreter has loaded after running ``code``."""
+    report = f"print(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    probe = f"{code}\nimport json, sys\n{report}"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout))
+
+
+def test_importing_the_package_and_making_a_client_loads_no_models() -> None:
+    code = "import waylay_jobs\nwaylay_jobs.JobsClient('http://127.0.0.1:9').close()"
+    assert loaded_after(code) == dict.fromkeys(HEAVY, False)
+
+
+def test_the_first_use_of_a_model_name_loads_the_models() -> None:
+    loaded = loaded_after("import waylay_jobs\nwaylay_jobs.JobResponse")
+    assert loaded["waylay_jobs._models"]
+    assert loaded["dataclasses_json"]
+    assert not loaded["waylay_jobs._wait"]
+
+
+def test_every_public_name_resolves_to_the_object_of_its_module() -> None:
+    for name in waylay_jobs.__all__:
+        value = getattr(waylay_jobs, name)
+        homes = [m for m in (_models, _events, _exceptions) if getattr(m, name, None) is value]
+        assert homes or name in ("JobsClient", "__version__"), name
+    assert "JobEvent" in dir(waylay_jobs)
+    star: dict[str, object] = {}
+    exec("from waylay_jobs import *", star)  # noqa: S102 - the names a star import gives
+    assert set(star) - {"__builtins__"} == set(waylay_jobs.__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'JobResponses'"):
+        waylay_jobs.JobResponses  # type: ignore[attr-defined]  # noqa: B018
