@@ -4,7 +4,7 @@ Usage, from the repository root, with the project venv::
 
     .venv/bin/python bench/run.py            # about 3-4 minutes on 2 cores
     .venv/bin/python bench/run.py --quick    # fewer runs and samples, for a smoke test
-    .venv/bin/python bench/run.py --docs docs/performance.md   # also refresh the docs table
+    .venv/bin/python bench/run.py --docs README.md docs/performance.md  # also refresh them
 
 The official async SDK runs only in its own venv, bench/.venv-sdk; it is created on first use
 (``python -m venv`` + ``pip install waylay-sdk-registry waylay-sdk-registry-types
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from common import BENCH, ROOT, bench_server, percentile, summary
+
+from waylay_jobs._http import POOL_MAXSIZE
 
 SDK_VENV = BENCH / ".venv-sdk"
 SDK_PYTHON = SDK_VENV / "bin" / "python"
@@ -458,7 +460,8 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
         )
     details.append(
         f'\nurllib3 "Connection pool is full, discarding connection" warnings logged: '
-        f"{sc['pool_full_warnings']} (requests' default pool keeps 10 connections per host)."
+        f"{sc['pool_full_warnings']} (the client's session pools up to {POOL_MAXSIZE} "
+        "connections per host; connections beyond that are closed after use, with a warning)."
     )
     all_right = all(
         r["right"] == r["waiters"] and not r["hung"] and not r["errors"] and not r["server_errors"]
@@ -489,14 +492,21 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
 
 
 def update_docs(path: Path, text: str) -> None:
-    """Put the report under the '### Latest results' heading of ``path`` (kept above it)."""
-    marker = "### Latest results\n"
+    """Put the report into ``path`` between its markers: the summary (the run's header line and
+    the targets table) between ``<!-- bench:summary -->`` and ``<!-- /bench:summary -->``,
+    the whole report between ``<!-- bench:details -->`` and ``<!-- /bench:details -->``."""
+    body = text.replace("## Benchmark results\n", "", 1).replace("\n### ", "\n#### ").strip()
+    summary_text = body.split("\n####", 1)[0].strip()
     current = path.read_text(encoding="utf-8")
-    if marker not in current:
-        raise SystemExit(f"expected a line '### Latest results' in {path}, found none")
-    body = text.replace("## Benchmark results\n", "", 1).replace("\n### ", "\n#### ")
-    head = current[: current.index(marker) + len(marker)]
-    path.write_text(f"{head}\n{body.lstrip()}", encoding="utf-8")
+    updated = current
+    for name, content in (("summary", summary_text), ("details", body)):
+        start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+        if start in updated and end in updated:
+            head, rest = updated.split(start, 1)
+            updated = f"{head}{start}\n{content}\n{end}{rest.split(end, 1)[1]}"
+    if updated == current and "<!-- bench:" not in current:
+        raise SystemExit(f"expected <!-- bench:summary --> or <!-- bench:details --> in {path}")
+    path.write_text(updated, encoding="utf-8")
     log(f"updated {path}")
 
 
@@ -510,7 +520,10 @@ def main() -> None:
     parser.add_argument(
         "--docs",
         type=Path,
-        help="also replace what follows '### Latest results' in this file (docs/performance.md)",
+        nargs="*",
+        default=[],
+        help="also put the results between the bench markers of these files "
+        "(README.md docs/performance.md)",
     )
     opts = parser.parse_args()
     quick = opts.quick
@@ -538,8 +551,8 @@ def main() -> None:
     text += f"\nTotal bench time: {time.monotonic() - started:.0f} s.\n"
     print(text)
     opts.out.write_text(text, encoding="utf-8")
-    if opts.docs is not None:
-        update_docs(opts.docs, text)
+    for path in opts.docs:
+        update_docs(path, text)
     if opts.json is not None:
         opts.json.write_text(json.dumps(results), encoding="utf-8")
     log(f"written {opts.out}")

@@ -26,7 +26,7 @@ from waylay_jobs import JobsClient
 
 
 class _Counter(logging.Handler):
-    """Counts urllib3's "Connection pool is full" warnings (its pool keeps 10 per host)."""
+    """Counts urllib3's "Connection pool is full" warnings (connections beyond the pool's size)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)

@@ -16,6 +16,7 @@ from requests.auth import AuthBase
 
 from waylay_jobs import ApiError, AuthError, InvalidArgument, NotFoundError, TransportError
 from waylay_jobs._http import (
+    POOL_MAXSIZE,
     USER_AGENT,
     Transport,
     json_body,
@@ -181,6 +182,18 @@ def test_bad_timeouts_refused(bad: object) -> None:
 def test_bad_retry_options_refused(options: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         Transport(GATEWAY, **options)  # type: ignore[arg-type]
+
+
+def test_an_owned_session_pools_enough_connections_for_threads() -> None:
+    owned = Transport(GATEWAY)
+    for scheme in ("https://", "http://"):
+        adapter = owned.session.get_adapter(scheme + "example.com")
+        assert adapter._pool_maxsize == POOL_MAXSIZE  # type: ignore[attr-defined]
+    owned.close()
+    mine = requests.Session()
+    borrowed = Transport(GATEWAY, session=mine).session.get_adapter(GATEWAY)
+    assert borrowed._pool_maxsize == requests.adapters.DEFAULT_POOLSIZE  # type: ignore[attr-defined]
+    mine.close()
 
 
 def test_session_ownership() -> None:

@@ -46,6 +46,8 @@ DEFAULT_BACKOFF = 0.5
 DEFAULT_MAX_BACKOFF = 30.0
 #: A ``Retry-After`` longer than this (seconds) is not waited for: the error is raised instead.
 DEFAULT_MAX_RETRY_AFTER = 60.0
+#: Connections kept per host by the session a client creates (requests' default is 10).
+POOL_MAXSIZE = 256
 #: Statuses worth retrying: rate limited or the gateway could not reach a healthy backend.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Bytes of an error body read from a streamed response before raising.
@@ -167,7 +169,7 @@ class Transport:
         self.max_backoff = float(max_backoff)
         self.max_retry_after = float(max_retry_after)
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else _new_session()
         self._base_path = urlsplit(requote_uri(self.gateway_url)).path
         self._sleep = _sleep
         self._rng = _rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -338,6 +340,17 @@ class Transport:
             why,
         )
         self._sleep(delay)
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    # One client is often shared by threads, each wait holding one connection: with requests'
+    # default of 10 pooled connections per host, urllib3 closes the rest after use and logs
+    # a warning for each.
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_MAXSIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _retryable(cause: BaseException | None) -> bool:
