@@ -261,9 +261,22 @@ class TestFaults:
     def test_malformed_event_is_logged_with_its_name_and_a_snippet(
         self, registry: FakeRegistry, client: JobsClient, caplog: pytest.LogCaptureFixture
     ) -> None:
-        job_id = registry.add_job("build", "success", faults=Faults(malformed_json=True, times=1))
+        # A manual job, moved as the waiter observes it: a scripted one may end before its
+        # (malformed) active event is read, and a check with get would then see the end first.
+        job_id = registry.add_job("build", "manual", faults=Faults(malformed_json=True, times=1))
+
+        def on_event(event: Event) -> None:
+            if event.event == "ack":
+                registry.transition("build", job_id, "active")  # its event is the broken one
+
+        def sleep(seconds: float) -> None:  # the waiter backs off after the broken event
+            registry.transition("build", job_id, "completed")
+
         caplog.set_level(logging.INFO, logger="waylay_jobs")
-        assert client.wait_for(("build", job_id), timeout=30).job.state == "completed"
+        final = _wait.wait_for(
+            client, ("build", job_id), timeout=30, on_event=on_event, _sleep=sleep
+        )
+        assert final.job.state == "completed"
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert any("'active' event" in w and '{"_links"' in w for w in warnings), warnings
 
