@@ -192,6 +192,35 @@ def test_ctrl_c_during_wait_exits_130_and_closes_the_stream(
 
 
 @POSIX
+def test_an_interrupt_inside_generated_code_still_exits_130(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # A Ctrl-C that lands in code run by exec() from source text (a dataclass's generated
+    # methods while a module is imported on first use, a model decoder being compiled) makes
+    # CPython end a `python -m` process by SIGINT at exit, even after the command handled it.
+    (tmp_path / "interrupted_cli.py").write_text(
+        "import sys\n"
+        "from waylay_jobs import cli\n"
+        "def interrupted(options, streams):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "cli._cmd_list = interrupted\n"
+        "sys.exit(cli.main(['--gateway', 'http://127.0.0.1:9', '--no-auth', 'list']))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted_cli"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 130, done.stderr
+    assert error_lines(done.stderr) == ["waylay-jobs: error: interrupted"]
+
+
+@POSIX
 def test_a_closed_output_pipe_ends_quietly(registry: FakeRegistry, env: dict[str, str]) -> None:
     with subprocess.Popen(
         [*COMMAND, *on(registry, "events", "--type", "build")],

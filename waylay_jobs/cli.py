@@ -376,6 +376,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return result
     except KeyboardInterrupt:
         _error(err, "interrupted")
+        _forget_interrupt()
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence(out)
@@ -389,6 +390,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+
+
+def _forget_interrupt() -> None:
+    """Keep the exit status 130 after a handled Ctrl-C.
+
+    CPython marks a ``KeyboardInterrupt`` that escapes code run by ``exec()`` from source text
+    (the generated methods of a dataclass being created while a module is imported on first
+    use, a model decoder being compiled) as unhandled, even once it is caught, and then ends a
+    ``python -m`` process by SIGINT instead of with its exit status. Running any source text
+    clears that mark (``run_eval_code_obj`` in ``Python/pythonrun.c``).
+    """
+    exec("")  # noqa: S102 - clears the mark; runs nothing
 
 
 def exit_code(exc: JobsError) -> int:
