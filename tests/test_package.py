@@ -27,6 +27,11 @@ def test_importing_the_package_and_making_a_client_loads_no_models() -> None:
     assert loaded_after(code) == dict.fromkeys(HEAVY, False)
 
 
+def test_dir_lists_every_public_name_before_it_is_loaded() -> None:
+    code = "import waylay_jobs\nassert {'JobResponse', 'EventStream'} <= set(dir(waylay_jobs))"
+    assert loaded_after(code) == dict.fromkeys(HEAVY, False)
+
+
 def test_the_first_use_of_a_model_name_loads_the_models() -> None:
     loaded = loaded_after("import waylay_jobs\nwaylay_jobs.JobResponse")
     assert loaded["waylay_jobs._models"]
@@ -39,7 +44,6 @@ def test_every_public_name_resolves_to_the_object_of_its_module() -> None:
         value = getattr(waylay_jobs, name)
         homes = [m for m in (_models, _events, _exceptions) if getattr(m, name, None) is value]
         assert homes or name in ("JobsClient", "__version__"), name
-    assert "JobEvent" in dir(waylay_jobs)
     star: dict[str, object] = {}
     exec("from waylay_jobs import *", star)  # noqa: S102 - the names a star import gives
     assert set(star) - {"__builtins__"} == set(waylay_jobs.__all__)

@@ -160,3 +160,6 @@ if not TYPE_CHECKING:  # type checkers see the imports above (and no catch-all _
         value = getattr(module, name)
         globals()[name] = value
         return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
