@@ -242,9 +242,7 @@ def test_a_closed_output_pipe_ends_quietly(registry: FakeRegistry, env: dict[str
 
 
 @POSIX
-def test_wait_draws_a_live_line_on_a_terminal(
-    registry: FakeRegistry, env: dict[str, str]
-) -> None:
+def test_wait_draws_a_live_line_on_a_terminal(registry: FakeRegistry, env: dict[str, str]) -> None:
     import pty
 
     job_id = registry.add_job("build", "success")

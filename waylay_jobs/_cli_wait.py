@@ -233,9 +233,7 @@ def run_wait(
     return 0
 
 
-def _poller(
-    client: JobsClient, job_type: str, job_id: str
-) -> Callable[[], Optional[JobResponse]]:
+def _poller(client: JobsClient, job_type: str, job_id: str) -> Callable[[], Optional[JobResponse]]:
     def poll() -> Optional[JobResponse]:
         try:
             return client.get(job_type, job_id)

@@ -363,8 +363,10 @@ class JobsClient:
                     print(event.event, getattr(event.data, "job", event.data))
         """
         check_seconds("idle_timeout", idle_timeout)
-        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int) or (
-            max_event_size <= 0
+        if (
+            isinstance(max_event_size, bool)
+            or not isinstance(max_event_size, int)
+            or (max_event_size <= 0)
         ):
             raise InvalidArgument(
                 f"expected max_event_size to be a number of bytes > 0, got {max_event_size!r}"
@@ -445,13 +447,9 @@ class JobsClient:
         params = encode_events_query(type=job_type, id=job_id, children=children)
         return self._open_events(params, read_timeout, DEFAULT_MAX_EVENT_SIZE)
 
-    def _open_events(
-        self, params: Params, read_timeout: float, max_event_size: int
-    ) -> EventStream:
+    def _open_events(self, params: Params, read_timeout: float, max_event_size: int) -> EventStream:
         connect = self._transport.timeout[0]
-        response = self._transport.open_stream(
-            EVENTS_PATH, params, timeout=(connect, read_timeout)
-        )
+        response = self._transport.open_stream(EVENTS_PATH, params, timeout=(connect, read_timeout))
         from ._events import EventStream
 
         return EventStream(response, max_event_size=max_event_size)

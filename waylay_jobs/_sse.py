@@ -127,8 +127,10 @@ class SSEDecoder:
                 # registry sends, parsed here in a third of sseclient-py's time (see
                 # bench/profile_events.py); tests check that both give the same events.
                 end = block.find(b"\n")
-                if end > 7 and block[end + 1 : end + 7] == b"data: " and (
-                    block.find(b"\n", end + 1) < 0
+                if (
+                    end > 7
+                    and block[end + 1 : end + 7] == b"data: "
+                    and (block.find(b"\n", end + 1) < 0)
                 ):
                     yield block[7:end].decode(), block[end + 7 :].decode()
                     continue

@@ -84,9 +84,7 @@ def resolve_job(client: JobsClient, job: Any) -> _Target:
         return _from_ref(job)
     if isinstance(job, tuple):
         if len(job) != 2 or not all(isinstance(part, str) and part for part in job):
-            raise InvalidArgument(
-                f"expected a (type, id) pair of non-empty strings, got {job!r}"
-            )
+            raise InvalidArgument(f"expected a (type, id) pair of non-empty strings, got {job!r}")
         return _Target(str(job[0]), str(job[1]))
     if isinstance(job, str):
         if not job.strip():
@@ -435,8 +433,10 @@ def wait_for(
     check_seconds("poll_interval", poll_interval, zero_ok=True)
     check_flag("raise_on_failure", raise_on_failure)
     check_flag("children", children)
-    if isinstance(max_stream_failures, bool) or not isinstance(max_stream_failures, int) or (
-        max_stream_failures < 1
+    if (
+        isinstance(max_stream_failures, bool)
+        or not isinstance(max_stream_failures, int)
+        or (max_stream_failures < 1)
     ):
         raise InvalidArgument(
             f"expected max_stream_failures to be an int >= 1, got {max_stream_failures!r}"

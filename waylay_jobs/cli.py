@@ -190,9 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("list", "List jobs, newest first.", _cmd_list)
     sub.add_argument("--type", action="append", metavar="TYPE", help=_TYPE_HELP)
     sub.add_argument("--state", action="append", metavar="STATE", help=_STATE_HELP)
-    sub.add_argument(
-        "--function-type", action="append", metavar="TYPE", help=_FUNCTION_TYPE_HELP
-    )
+    sub.add_argument("--function-type", action="append", metavar="TYPE", help=_FUNCTION_TYPE_HELP)
     sub.add_argument("--created-before", type=_when, metavar="WHEN", help=_WHEN_HELP)
     sub.add_argument("--created-after", type=_when, metavar="WHEN", help=_WHEN_HELP)
     sub.add_argument("--limit", type=_limit, metavar="N", help="at most N jobs")
@@ -314,9 +312,12 @@ def _cmd_get(options: argparse.Namespace, io: _Streams) -> int:
 
 def _cmd_events(options: argparse.Namespace, io: _Streams) -> int:
     render = event_json if options.json else event_line
-    with JobsClient.from_credentials(resolve_credentials(options)) as client, client.events(
-        type=options.type, id=options.id, children=True if options.children else None
-    ) as stream:
+    with (
+        JobsClient.from_credentials(resolve_credentials(options)) as client,
+        client.events(
+            type=options.type, id=options.id, children=True if options.children else None
+        ) as stream,
+    ):
         for event in stream:
             _print(io.out, render(event))
     return EXIT_OK
