@@ -198,6 +198,23 @@ class TestRelease:
         stream = None  # noqa: F841 - dropping the last reference is the point
         assert client_connections(registry.port) == 0
 
+    def test_an_interrupt_before_the_stream_is_built_closes_the_response(
+        self, registry: FakeRegistry, client: JobsClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Say a Ctrl-C lands right after the response opened, while the stream is being
+        # built: the response has no owner yet, so the client must close it itself.
+        def interrupted(*args: Any, **kwargs: Any) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(EventStream, "__init__", interrupted)
+        with pytest.raises(KeyboardInterrupt) as info:
+            client.events(type="build", id=_manual(registry))
+        # The traceback (kept alive here, as a logged exception would keep it) still refers
+        # to the response: only an explicit close can have released the connection.
+        registry.wait_for_open_streams(0)
+        assert client_connections(registry.port) == 0
+        assert info.traceback
+
     def test_cancel_from_another_thread_unblocks_a_waiting_read(
         self, registry: FakeRegistry, client: JobsClient
     ) -> None:

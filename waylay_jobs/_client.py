@@ -448,11 +448,20 @@ class JobsClient:
         return self._open_events(params, read_timeout, DEFAULT_MAX_EVENT_SIZE)
 
     def _open_events(self, params: Params, read_timeout: float, max_event_size: int) -> EventStream:
-        connect = self._transport.timeout[0]
-        response = self._transport.open_stream(EVENTS_PATH, params, timeout=(connect, read_timeout))
+        # Imported before the request: nothing that may be interrupted (Ctrl-C, a signal
+        # handler that raises) should stand between the open response and its owner.
         from ._events import EventStream
 
-        return EventStream(response, max_event_size=max_event_size)
+        connect = self._transport.timeout[0]
+        response = self._transport.open_stream(EVENTS_PATH, params, timeout=(connect, read_timeout))
+        owned = False
+        try:
+            stream = EventStream(response, max_event_size=max_event_size)
+            owned = True
+        finally:
+            if not owned:
+                response.close()
+        return stream
 
 
 def select(document: Any, path: str) -> Any:
