@@ -242,7 +242,8 @@ class TestFaults:
     def test_wait_survives_stream_faults(
         self, registry: FakeRegistry, client: JobsClient, fault: Faults
     ) -> None:
-        job_id = registry.add_job("build", "success", faults=fault)
+        # Started by the first subscription, so that the stream meets the fault.
+        job_id = registry.add_job("build", "success", faults=fault, start="subscribe")
         final = _wait.wait_for(client, ("build", job_id), timeout=30, _sleep=lambda s: None)
         assert final.job.state == "completed"
         _assert_nothing_left_open(client, registry)
@@ -250,12 +251,19 @@ class TestFaults:
     def test_stalled_stream_is_noticed_by_the_idle_timeout(
         self, registry: FakeRegistry, client: JobsClient, caplog: pytest.LogCaptureFixture
     ) -> None:
-        job_id = registry.add_job("build", "success", faults=Faults(stall_after=1, times=1))
+        # A manual job: the first stream goes silent after ack; the job ends only when the
+        # waiter backs off after noticing the silence, so every run takes the same path.
+        job_id = registry.add_job("build", "manual", faults=Faults(stall_after=0, times=1))
+
+        def sleep(seconds: float) -> None:
+            registry.transition("build", job_id, "completed")
+
         caplog.set_level(logging.INFO, logger="waylay_jobs")
-        final = client.wait_for(("build", job_id), timeout=30, idle_timeout=0.2)
+        final = _wait.wait_for(
+            client, ("build", job_id), timeout=30, idle_timeout=0.2, _sleep=sleep
+        )
         assert final.job.state == "completed"
-        # The job ended while the stream was silent: the check after the idle timeout saw it.
-        assert _events_requests(registry) == 1
+        assert _events_requests(registry) == 2  # the silent one, then the one that saw the end
         assert any("no bytes" in r.getMessage() or "idle" in r.getMessage() for r in caplog.records)
 
     def test_malformed_event_is_logged_with_its_name_and_a_snippet(
@@ -283,16 +291,29 @@ class TestFaults:
     def test_unknown_event_reaches_the_callback(
         self, registry: FakeRegistry, client: JobsClient
     ) -> None:
-        job_id = registry.add_job("build", "success", faults=Faults(unknown_event=True))
+        # A manual job that ends once the unknown event came through: a scripted one could
+        # end before it, and the check with get after ack would then return first.
+        job_id = registry.add_job("build", "manual", faults=Faults(unknown_event=True))
         seen: list[Event] = []
-        client.wait_for(("build", job_id), timeout=30, on_event=seen.append)
-        assert any(isinstance(e, UnknownEvent) and e.event == "progress" for e in seen)
+
+        def on_event(event: Event) -> None:
+            seen.append(event)
+            if isinstance(event, UnknownEvent):
+                registry.transition("build", job_id, "completed")
+
+        client.wait_for(("build", job_id), timeout=30, on_event=on_event)
+        assert [e.event for e in seen if isinstance(e, UnknownEvent)] == ["progress"]
 
     def test_retry_after_is_a_floor_for_the_reconnect_delay(
         self, registry: FakeRegistry, client: JobsClient
     ) -> None:
+        # Started by the first subscription that succeeds: the job cannot have ended before
+        # the 503, so the waiter must back off.
         job_id = registry.add_job(
-            "build", "success", faults=Faults(status=503, retry_after="7", times=1)
+            "build",
+            "success",
+            faults=Faults(status=503, retry_after="7", times=1),
+            start="subscribe",
         )
         sleeps: list[float] = []
         final = _wait.wait_for(client, ("build", job_id), timeout=30, _sleep=sleeps.append)
@@ -348,7 +369,7 @@ class TestDeadline:
     def test_no_read_outlives_the_deadline_on_a_silent_stream(
         self, registry: FakeRegistry, client: JobsClient
     ) -> None:
-        job_id = registry.add_job("build", "success", faults=Faults(stall_after=0))
+        job_id = registry.add_job("build", "manual", faults=Faults(stall_after=0))  # never ends
         # The idle timeout (60 s) would hang the test; the deadline bounds every read.
         with pytest.raises(WaitTimeout):
             client.wait_for(("build", job_id), timeout=0.3, idle_timeout=60)
