@@ -381,9 +381,11 @@ class _Lazy:
     may both decode on first access; they store equal values.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, owner: type, name: str) -> None:
+        self.owner = owner
         self.name = name
         self.key = _lazy_key(name)
+        self._decode: Optional[Callable[[Any, dict[str, Any]], Any]] = None
 
     def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
         if obj is None:
@@ -393,11 +395,17 @@ class _Lazy:
             return od[self.name]
         except KeyError:
             pass
-        plan = _plan(type(obj))
-        _, wire, conv, _ = next(row for row in plan.fields if row[0] == self.name)
-        value = conv(od[self.key], plan.name, wire, od) if conv is not None else od[self.key]
-        od[self.name] = value
+        decode = self._decode or self._converter()
+        value = od[self.name] = decode(od[self.key], od)
         return value
+
+    def _converter(self) -> Callable[[Any, dict[str, Any]], Any]:
+        # Looked up once: the plan's converter for this (model-typed) field.
+        plan = _plan(self.owner)
+        _, wire, conv, _ = next(row for row in plan.fields if row[0] == self.name)
+        convert = cast(_Conv, conv)  # only model-typed fields are lazy: never None
+        self._decode = lambda raw, od: convert(raw, plan.name, wire, od)
+        return self._decode
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__[self.name] = value  # only ``__init__`` gets here: the models are frozen
@@ -411,7 +419,7 @@ def _lazy(check: Callable[[Any], bool]) -> dict[str, Any]:
 def _make_lazy(cls: type) -> None:
     for f in fields(cls):
         if f.metadata.get(_META, {}).get("lazy") is not None:
-            setattr(cls, f.name, _Lazy(f.name))
+            setattr(cls, f.name, _Lazy(cls, f.name))
 
 
 def _is_object(v: Any) -> bool:

@@ -113,8 +113,8 @@ def _gateway_url(host: Optional[str], schema: Optional[str], port: Optional[int]
         # Secure by default: only an explicit schema of "http" gives plain HTTP.
         scheme = "http" if (schema or "").lower() == "http" else "https"
         url = f"{scheme}://{url}"
-    if port and urlsplit(url).port is None:
-        parts = urlsplit(url)
+    parts = urlsplit(url)
+    if port and parts.port is None:
         url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
     return url
 

@@ -43,10 +43,17 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, Callable, NoReturn, Optional, TextIO
 
+from ._checks import is_seconds
 from ._cli_render import event_json, event_line, job_summary, jobs_table, pretty_json
 from ._cli_wait import CliLogHandler, run_wait
 from ._client import JobsClient
-from ._config import Credentials, credentials_from_env, load_profile, profile_path
+from ._config import (
+    ENV_VARS,
+    Credentials,
+    credentials_from_env,
+    load_profile,
+    profile_path,
+)
 from ._exceptions import ConfigError, InvalidArgument, JobFailed, JobsError, WaitTimeout
 from ._http import DEFAULT_GATEWAY_URL
 from ._query import encode_timestamp
@@ -74,7 +81,7 @@ _STATE_HELP = (
     "job state, repeatable: active, completed, failed, delayed, waiting, waiting-children, ..."
 )
 _FUNCTION_TYPE_HELP = "function type, repeatable: plugs, webscripts, kfserving"
-_CREDENTIAL_VARS = ("WAYLAY_TOKEN", "WAYLAY_API_KEY", "WAYLAY_API_SECRET", "WAYLAY_PROFILE")
+_CREDENTIAL_VARS = tuple(name for name in ENV_VARS if name != "WAYLAY_GATEWAY_URL")
 logger = logging.getLogger("waylay_jobs")
 
 
@@ -111,7 +118,7 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (value > 0 and math.isfinite(value)):
+    if not is_seconds(value):
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
     return value
 
