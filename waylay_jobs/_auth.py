@@ -22,15 +22,17 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from ._exceptions import (
-    AuthError,
-    InvalidArgument,
-    TransportError,
+from ._exceptions import AuthError, InvalidArgument, TransportError
+from ._http import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    Timeout,
     body_encoding,
     body_snippet,
+    check_timeout,
     media_type,
+    normalize_gateway_url,
 )
-from ._http import DEFAULT_TIMEOUT, USER_AGENT, Timeout, check_timeout, normalize_gateway_url
 
 logger = logging.getLogger("waylay_jobs")
 

@@ -8,6 +8,7 @@ here: the caller (``wait_for``) decides.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import json
 import logging
@@ -23,11 +24,11 @@ from requests.utils import requote_uri
 
 from ._checks import is_seconds
 from ._exceptions import (
+    ApiError,
     AuthError,
     InvalidArgument,
+    NotFoundError,
     TransportError,
-    error_from_response,
-    media_type,
 )
 from ._version import __version__
 
@@ -401,3 +402,83 @@ def _close_idle_connections(session: requests.Session) -> None:
             pool = manager.pools.get(key)
             if pool is not None:
                 pool.close()
+
+
+# -- responses that are not what was expected -------------------------------------------------
+
+#: Characters of a response body quoted in an exception message.
+SNIPPET_LENGTH = 200
+
+
+def body_snippet(body: bytes, encoding: str | None = None, limit: int = SNIPPET_LENGTH) -> str:
+    """The start of a response body as one line: decoded leniently, whitespace collapsed."""
+    text = body[: limit * 4].decode(encoding or "utf-8", errors="replace")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def body_encoding(response: requests.Response) -> str:
+    """The charset the response declares if Python knows it, else UTF-8 (never ISO-8859-1)."""
+    declared = (response.headers.get("Content-Type") or "").lower()
+    if "charset=" in declared and response.encoding:
+        try:
+            return codecs.lookup(response.encoding).name
+        except LookupError:
+            return "utf-8"
+    return "utf-8"
+
+
+def media_type(response: requests.Response) -> str:
+    """The media type without parameters (``text/html``), or a phrase saying there was none."""
+    value = response.headers.get("Content-Type")
+    if not value:
+        return "no content type"
+    return value.split(";", 1)[0].strip().lower() or "no content type"
+
+
+def error_from_response(
+    response: requests.Response, *, expected: str, body: bytes | None = None
+) -> ApiError:
+    """Build the exception for a response that is not what the caller expected.
+
+    401/403 give :class:`AuthError`, 404 :class:`NotFoundError`, any other status (a 2xx of the
+    wrong content type included) :class:`ApiError`. The message reads like
+    ``GET /registry/v2/jobs/build/x: expected 200 application/json, got 502 text/html: <body>``.
+
+    Args:
+        response: the response; its body is read unless ``body`` is given.
+        expected: what a good answer would have been, e.g. ``"200 application/json"``.
+        body: the (already read, possibly truncated) body of a streamed response.
+    """
+    raw = response.content if body is None else body
+    encoding = body_encoding(response)
+    data: Any = None
+    error: str | None = None
+    if raw:
+        try:
+            data = json.loads(raw.decode(encoding, errors="replace"))
+        except ValueError:
+            data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        error = data["error"]
+    snippet = body_snippet(raw, encoding)
+    if error is None and snippet:
+        error = snippet
+    request = response.request
+    method = (request.method if request is not None else None) or "GET"
+    parts = urlsplit((request.url if request is not None else None) or response.url or "")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    message = (
+        f"{method} {target or '/'}: expected {expected}, "
+        f"got {response.status_code} {media_type(response)}"
+    )
+    message += f": {snippet}" if snippet else " with an empty body"
+    status = response.status_code
+    cls: type[ApiError]
+    if status in (401, 403):
+        cls = AuthError
+    elif status == 404:
+        cls = NotFoundError
+    else:
+        cls = ApiError
+    return cls(message, status_code=status, error=error, data=data, response=response)
