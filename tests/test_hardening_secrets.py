@@ -22,9 +22,10 @@ from waylay_jobs import (
     JobsError,
     NotFoundError,
     TransportError,
-    _wait,
 )
 from waylay_jobs.testing import FakeRegistry, Faults
+
+from .waits import wait_with
 
 KEY = "KEY-7f3a1d9e0b2c4f6a"
 SECRET = "SECRET-9c1e5b7d3f2a8e4c"
@@ -155,7 +156,7 @@ class TestApiKey:
         )
         assert client.get("build", done).job.state == "completed"
         assert [e.event for e in client.events(type="build", id=done)] == ["ack", "close"]
-        assert _wait.wait_for(client, ("build", done), timeout=30).job.state == "completed"
+        assert wait_with(client, ("build", done), timeout=30).job.state == "completed"
         _error_paths(client, registry, watch)
         tokens = [r for r in registry.requests if r.path == "/accounts/v1/tokens"]
         assert len(tokens) == 4  # first, after the revocation, after each 401 fault

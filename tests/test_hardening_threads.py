@@ -13,10 +13,11 @@ from typing import Any, Callable
 
 import pytest
 
-from waylay_jobs import JobFailed, JobsClient, _wait
+from waylay_jobs import JobFailed, JobsClient
 from waylay_jobs.testing import FakeRegistry, Faults
 
 from .netcheck import client_connections
+from .waits import wait_with
 
 KEY, SECRET = "threads-key", "threads-secret"
 THREADS = 50
@@ -143,7 +144,7 @@ def test_fifty_threads_share_one_client(
 
     for job_type, job_id, final in waits:  # wait_for
         tasks.append(
-            lambda t=job_type, i=job_id: _wait.wait_for(
+            lambda t=job_type, i=job_id: wait_with(
                 client, (t, i), timeout=30, _sleep=lambda s: None
             )
         )

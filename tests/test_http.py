@@ -12,9 +12,9 @@ import pytest
 import requests
 import responses
 import urllib3
-from requests.auth import AuthBase
 
 from waylay_jobs import ApiError, AuthError, InvalidArgument, NotFoundError, TransportError
+from waylay_jobs._auth import RenewableAuth
 from waylay_jobs._http import (
     POOL_MAXSIZE,
     USER_AGENT,
@@ -59,16 +59,15 @@ def transport(sleeps: Sleeps, **options: object) -> Transport:
     return Transport(GATEWAY, _sleep=sleeps, _rng=random.Random(7), **options)  # type: ignore[arg-type]
 
 
-class RotatingAuth(AuthBase):
+class RotatingAuth(RenewableAuth):
     """A renewable auth handing out token-0, token-1, ...; counts the renewals."""
 
     def __init__(self) -> None:
         self.generation = 0
         self.renewals: list[str | None] = []
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+    def authorize(self, request: requests.PreparedRequest) -> None:
         request.headers["Authorization"] = f"Bearer token-{self.generation}"
-        return request
 
     def renew_after_401(self, authorization: str | None) -> bool:
         self.renewals.append(authorization)
@@ -285,7 +284,7 @@ def test_tls_errors_are_not_retried(api: responses.RequestsMock, sleeps: Sleeps)
     assert sleeps.delays == []
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 501, 505])
 def test_other_statuses_are_not_retried(
     api: responses.RequestsMock, sleeps: Sleeps, status: int
 ) -> None:

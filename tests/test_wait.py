@@ -20,11 +20,11 @@ from waylay_jobs import (
     NotFoundError,
     UnknownEvent,
     WaitTimeout,
-    _wait,
 )
 from waylay_jobs.testing import FakeRegistry, Faults
 
 from .netcheck import client_connections
+from .waits import wait_with
 
 
 def _assert_nothing_left_open(client: JobsClient, registry: FakeRegistry) -> None:
@@ -244,7 +244,7 @@ class TestFaults:
     ) -> None:
         # Started by the first subscription, so that the stream meets the fault.
         job_id = registry.add_job("build", "success", faults=fault, start="subscribe")
-        final = _wait.wait_for(client, ("build", job_id), timeout=30, _sleep=lambda s: None)
+        final = wait_with(client, ("build", job_id), timeout=30, _sleep=lambda s: None)
         assert final.job.state == "completed"
         _assert_nothing_left_open(client, registry)
 
@@ -259,7 +259,7 @@ class TestFaults:
             registry.transition("build", job_id, "completed")
 
         caplog.set_level(logging.INFO, logger="waylay_jobs")
-        final = _wait.wait_for(
+        final = wait_with(
             client, ("build", job_id), timeout=30, idle_timeout=0.2, _sleep=sleep
         )
         assert final.job.state == "completed"
@@ -281,7 +281,7 @@ class TestFaults:
             registry.transition("build", job_id, "completed")
 
         caplog.set_level(logging.INFO, logger="waylay_jobs")
-        final = _wait.wait_for(
+        final = wait_with(
             client, ("build", job_id), timeout=30, on_event=on_event, _sleep=sleep
         )
         assert final.job.state == "completed"
@@ -316,7 +316,7 @@ class TestFaults:
             start="subscribe",
         )
         sleeps: list[float] = []
-        final = _wait.wait_for(client, ("build", job_id), timeout=30, _sleep=sleeps.append)
+        final = wait_with(client, ("build", job_id), timeout=30, _sleep=sleeps.append)
         assert final.job.state == "completed"
         assert sleeps
         assert sleeps[0] >= 7
@@ -346,7 +346,7 @@ class TestFaults:
                 if polls == 2:
                     registry.transition("build", job_id, "completed")
 
-        final = _wait.wait_for(
+        final = wait_with(
             client, ("build", job_id), timeout=30, max_stream_failures=3, _sleep=sleep
         )
         assert final.job.state == "completed"

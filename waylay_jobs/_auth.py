@@ -30,9 +30,11 @@ from ._http import (
     body_encoding,
     body_snippet,
     check_timeout,
+    connect_failed,
     media_type,
     normalize_gateway_url,
 )
+from ._policy import current_deadline, parse_retry_after
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -105,7 +107,45 @@ class TokenAuth(AuthBase):
         return "TokenAuth(token='***')"
 
 
-class ApiKeyAuth(AuthBase):
+class RenewableAuth(AuthBase):
+    """An auth that renews its credentials itself: after a 401 it renews and resends the
+    request once (a response hook, as requests' ``HTTPDigestAuth`` does), so the transport
+    need not know which auth it carries. Subclasses provide :meth:`authorize` and
+    :meth:`renew_after_401`."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self.authorize(request)
+        request.hooks["response"].append(self._resend_after_401)
+        return request
+
+    def authorize(self, request: requests.PreparedRequest) -> None:
+        """Put the credentials on ``request``."""
+        raise NotImplementedError
+
+    def renew_after_401(self, authorization: str | None) -> bool:
+        """Forget the credentials a request was rejected with (its ``Authorization``)."""
+        raise NotImplementedError
+
+    def _resend_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        sent = response.request
+        if response.status_code != 401 or sent is None or response.connection is None:
+            return response
+        if not self.renew_after_401(sent.headers.get("Authorization")):
+            return response
+        retry = sent.copy()
+        retry.hooks = requests.hooks.default_hooks()  # one resend, not a loop
+        response.close()
+        self.authorize(retry)
+        deadline = current_deadline.get()
+        if deadline is not None and isinstance(kwargs.get("timeout"), tuple):
+            kwargs["timeout"] = deadline.cap_timeout(kwargs["timeout"])
+        renewed: requests.Response = response.connection.send(retry, **kwargs)
+        renewed.history.append(response)
+        renewed.request = retry
+        return renewed
+
+
+class ApiKeyAuth(RenewableAuth):
     """Exchanges an API key and secret for a bearer token, and renews it.
 
     Args:
@@ -152,9 +192,9 @@ class ApiKeyAuth(AuthBase):
     def __repr__(self) -> str:
         return f"ApiKeyAuth(api_key={mask(self._api_key)!r}, token_url={self.token_url!r})"
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+    def authorize(self, request: requests.PreparedRequest) -> None:
+        """Put a current token on ``request`` (fetching one first when needed)."""
         request.headers["Authorization"] = f"Bearer {self.token()}"
-        return request
 
     def token(self) -> str:
         """A token valid for a while yet, fetched (by one thread at a time) when needed."""
@@ -179,20 +219,23 @@ class ApiKeyAuth(AuthBase):
             params = {"grant_type": "application_credentials", "tenant": self._tenant_id}
             body = {"applicationId": self._api_key, "applicationSecret": self._api_secret}
         what = f"POST {self.token_url}?grant_type={params['grant_type']}"
+        deadline = current_deadline.get()
+        timeout = self._timeout if deadline is None else deadline.cap_timeout(self._timeout)
         try:
             response = self._session.post(
                 self.token_url,
                 params=params,
                 json=body,
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                timeout=self._timeout,
+                timeout=timeout,
                 auth=_NoAuth(),
                 # A 307/308 would re-send the secret to wherever it points: refuse instead.
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise TransportError(
-                f"{what}: expected a token, got {type(exc).__name__}: {exc}"
+                f"{what}: expected a token, got {type(exc).__name__}: {exc}",
+                connect_failed=connect_failed(exc),
             ) from exc
         with response:
             response.request.body = None  # it holds the secret; an error keeps the response
@@ -226,6 +269,7 @@ class ApiKeyAuth(AuthBase):
                 error=error,
                 data=data,
                 response=response,
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
             )
         try:
             document = response.json()

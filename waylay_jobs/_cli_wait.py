@@ -19,7 +19,9 @@ from ._cli_render import clean, duration, job_summary, pretty_json
 from ._client import JobsClient
 from ._exceptions import JobFailed, JobsError
 from ._models import Event, JobEvent, JobResponse
-from ._wait import resolve_job
+from ._policy import Deadline
+from ._wait import resolve_job, wait_for
+from ._waiting import WaitOptions
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -202,7 +204,10 @@ def run_wait(
 
     On :class:`JobFailed` the failed job is printed too before the exception goes on.
     """
-    target = resolve_job(client, job)
+    # One deadline for the whole command: resolving a bare id counts against --timeout too.
+    deadline = Deadline(timeout)
+    target = resolve_job(client.transport, job, deadline=deadline)
+    assert target.type is not None
     line: Optional[LiveLine] = None
     poll_client: Optional[JobsClient] = None
     if live:
@@ -215,12 +220,12 @@ def run_wait(
                 handler.live = line
             line.start()
         try:
-            final = client.wait_for(
-                (target.type, target.id),
+            options = WaitOptions(
                 timeout=timeout,
                 children=children,
                 on_event=None if line is None else line.on_event,
             )
+            final = wait_for(client.transport, target, options, deadline=deadline)
         except JobFailed as exc:
             _stop(line, handler)
             _print_job(exc.job, as_json, out)

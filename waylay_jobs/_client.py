@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import enum
 import re
+import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Literal, overload
@@ -14,6 +14,7 @@ from ._auth import ApiKeyAuth, TokenAuth
 from ._checks import check_seconds
 from ._config import Credentials, credentials_from_env, load_profile
 from ._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_POLL_INTERVAL
+from ._endpoints import JOBS_PATH, job_path, open_events
 from ._exceptions import InvalidArgument
 from ._http import (
     DEFAULT_GATEWAY_URL,
@@ -22,9 +23,8 @@ from ._http import (
     Timeout,
     Transport,
     json_body,
-    quote_segment,
 )
-from ._query import Params, encode_events_query, encode_list_query
+from ._query import encode_events_query, encode_list_query
 
 if TYPE_CHECKING:
     # Imported where they are used instead: the models, the event stream and the waiter
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from ._events import EventStream
     from ._models import Event, JobResponse, JobsResponse
 
-JOBS_PATH = "/registry/v2/jobs/"
-EVENTS_PATH = "/registry/v2/jobs/events"
 _INDEX = re.compile(r"\[(-?\d+)\]")
 _NUMBER = re.compile(r"-?\d+")
 
@@ -303,10 +301,7 @@ class JobsClient:
             NotFoundError: no such job. AuthError, ApiError, TransportError: as for :meth:`list`.
         """
         _check_options(raw_response, select_path)
-        if isinstance(type, enum.Enum):
-            type = type.value
-        path = f"{JOBS_PATH}{quote_segment('type', type)}/{quote_segment('id', id)}"
-        response = self._transport.get_json(path, (), raw_response=raw_response)
+        response = self._transport.get_json(job_path(type, id), (), raw_response=raw_response)
         if raw_response:
             return response
         document = json_body(response)
@@ -372,7 +367,9 @@ class JobsClient:
                 f"expected max_event_size to be a number of bytes > 0, got {max_event_size!r}"
             )
         params = encode_events_query(query, type=type, id=id, children=children)
-        return self._open_events(params, idle_timeout, max_event_size)
+        return open_events(
+            self._transport, params, read_timeout=idle_timeout, max_event_size=max_event_size
+        )
 
     def wait_for(
         self,
@@ -384,6 +381,7 @@ class JobsClient:
         children: bool = False,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        cancel: threading.Event | None = None,
     ) -> JobResponse:
         """Block until the job ends, and return its final ``JobResponse``.
 
@@ -401,15 +399,21 @@ class JobsClient:
                 in turn), a ``(type, id)`` pair, a ``JobReference``, a list item, a
                 ``JobResponse``, or a job href (``.../registry/v2/jobs/<type>/<id>`` or its
                 event link).
-            timeout: one overall deadline in seconds, across every reconnect and poll; no
-                single read outlives it. ``None`` waits as long as the job runs (a dead
-                connection is still noticed through ``idle_timeout``).
+            timeout: one overall deadline in seconds for the whole wait: resolving a bare id,
+                the token exchange, every ``get`` and subscription (their connect and read
+                timeouts are cut to the time left), every retry and reconnect pause. A
+                ``Retry-After`` longer than the time left ends the wait at once. ``None``
+                waits as long as the job runs (a dead connection is still noticed through
+                ``idle_timeout``).
             raise_on_failure: raise :class:`JobFailed` when the job ends ``failed``
                 (default); with ``False`` the failed job is returned.
             on_event: called with every event received (``ack`` and keep-alives included).
             children: also follow (and pass to ``on_event``) the events of child jobs.
             idle_timeout: seconds without a byte before the connection is presumed dead.
             poll_interval: seconds between polls once the stream has been given up.
+            cancel: a ``threading.Event``; setting it (from any thread) ends the wait with
+                :class:`WaitCancelled`, unblocking a stream read in progress at once (a
+                ``get`` in flight is let finish, within its timeout).
 
         Returns:
             The final ``JobResponse`` (state ``completed``, or ``failed`` when
@@ -419,7 +423,11 @@ class JobsClient:
             JobFailed: the job ended failed (``.job``, ``.reason``).
             WaitTimeout: ``timeout`` passed (a ``TimeoutError``; ``.last_job``,
                 ``.last_state``).
+            WaitCancelled: the ``cancel`` event was set.
             NotFoundError, AuthError: the job does not exist, or access was refused.
+            TransportError: the gateway never answered during the wait (connections refused,
+                DNS or TLS failures, after the transport's retries); once it has answered,
+                outages are ridden out until the deadline.
             InvalidArgument: ``job`` or an option is not usable.
 
         Example::
@@ -428,40 +436,18 @@ class JobsClient:
             print(final.job.state, final.job.result)
         """
         from ._wait import wait_for
+        from ._waiting import WaitOptions
 
-        return wait_for(
-            self,
-            job,
+        options = WaitOptions(
             timeout=timeout,
             raise_on_failure=raise_on_failure,
             on_event=on_event,
             children=children,
             idle_timeout=idle_timeout,
             poll_interval=poll_interval,
+            cancel=cancel,
         )
-
-    def _open_job_stream(
-        self, job_type: str, job_id: str, *, children: bool, read_timeout: float
-    ) -> EventStream:
-        """The subscription ``wait_for`` uses: one job, ``read_timeout`` per read."""
-        params = encode_events_query(type=job_type, id=job_id, children=children)
-        return self._open_events(params, read_timeout, DEFAULT_MAX_EVENT_SIZE)
-
-    def _open_events(self, params: Params, read_timeout: float, max_event_size: int) -> EventStream:
-        # Imported before the request: nothing that may be interrupted (Ctrl-C, a signal
-        # handler that raises) should stand between the open response and its owner.
-        from ._events import EventStream
-
-        connect = self._transport.timeout[0]
-        response = self._transport.open_stream(EVENTS_PATH, params, timeout=(connect, read_timeout))
-        owned = False
-        try:
-            stream = EventStream(response, max_event_size=max_event_size)
-            owned = True
-        finally:
-            if not owned:
-                response.close()
-        return stream
+        return wait_for(self._transport, job, options)
 
 
 def select(document: Any, path: str) -> Any:

@@ -15,7 +15,8 @@ Every one derives from :class:`JobsError`::
     │   └── StreamInterrupted                         the stream ended or broke before ``close``
     │       └── IdleTimeout                           no bytes for longer than the idle timeout
     ├── JobFailed                                     ``wait_for``: the job ended ``failed``
-    └── WaitTimeout (also TimeoutError)               ``wait_for``: the deadline passed
+    ├── WaitTimeout (also TimeoutError)               ``wait_for``: the deadline passed
+    └── WaitCancelled                                 ``wait_for``: its ``cancel`` event was set
 
 Messages say what was expected and what came back, and never contain a token or secret.
 """
@@ -46,7 +47,15 @@ class TransportError(JobsError):
     """The request could not be completed: connection refused, reset, TLS or timeout.
 
     The underlying ``requests``/``urllib3``/``socket`` exception is chained as ``__cause__``.
+
+    Attributes:
+        connect_failed: no connection could be made (refused, DNS, TLS handshake), so nothing
+            at all came back from the server; ``False`` when a connection broke or went silent.
     """
+
+    def __init__(self, message: str, *, connect_failed: bool = False) -> None:
+        super().__init__(message)
+        self.connect_failed = connect_failed
 
 
 class ApiError(JobsError):
@@ -58,6 +67,8 @@ class ApiError(JobsError):
             else the start of the body).
         data: the parsed JSON error body, or ``None`` when the body was not JSON.
         response: the ``requests.Response`` (its body already read).
+        retry_after: the seconds the server asked to wait with ``Retry-After`` (``None`` when
+            it did not, or the header was unusable).
     """
 
     def __init__(
@@ -68,12 +79,14 @@ class ApiError(JobsError):
         error: Optional[str] = None,
         data: Any = None,
         response: Optional[requests.Response] = None,
+        retry_after: Optional[float] = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
         self.data = data
         self.response = response
+        self.retry_after = retry_after
 
 
 class AuthError(ApiError):
@@ -146,7 +159,8 @@ class WaitTimeout(JobsError, TimeoutError):
     """``wait_for``: the overall deadline passed before the job finished.
 
     Attributes:
-        job_type, job_id: the job waited for.
+        job_type, job_id: the job waited for (``job_type`` is ``None`` when a bare id could
+            not be resolved in time).
         last_job: the last ``JobResponse`` seen, or ``None`` when none could be fetched.
         last_state: the last known state (``None`` when unknown).
         timeout: the deadline that passed, in seconds.
@@ -156,7 +170,7 @@ class WaitTimeout(JobsError, TimeoutError):
         self,
         message: str,
         *,
-        job_type: str,
+        job_type: Optional[str],
         job_id: str,
         last_job: Optional[JobResponse],
         last_state: Optional[str],
@@ -168,3 +182,20 @@ class WaitTimeout(JobsError, TimeoutError):
         self.last_job = last_job
         self.last_state = last_state
         self.timeout = timeout
+
+
+class WaitCancelled(JobsError):
+    """``wait_for``: the wait's ``cancel`` event was set; nothing was left open.
+
+    Attributes:
+        job_type, job_id: the job waited for (``job_type`` is ``None`` if not yet known).
+        last_state: the last known state (``None`` when unknown).
+    """
+
+    def __init__(
+        self, message: str, *, job_type: Optional[str], job_id: str, last_state: Optional[str]
+    ) -> None:
+        super().__init__(message)
+        self.job_type = job_type
+        self.job_id = job_id
+        self.last_state = last_state

@@ -1,21 +1,21 @@
 """The HTTP transport: one ``requests.Session``, the gateway URL, retries and error mapping.
 
-Only this module (and the token request in ``_auth``) looks at status codes. GETs are
-idempotent, so they are retried on connection errors and on 429/502/503/504, with exponential
-backoff, full jitter and ``Retry-After``, a bounded number of times. Streams are never retried
-here: the caller (``wait_for``) decides.
+All HTTP knowledge is here: status codes, content types, error bodies and ``Retry-After``
+(read by the one retry policy in ``_policy``). GETs are idempotent, so they are retried on
+connection errors and transient statuses; streams are never retried here (the waiter decides).
+A :class:`~waylay_jobs._policy.Deadline` passed to a request bounds its connect and read
+timeouts, its retries and pauses, and the token exchange its auth may need on the way.
 """
 
 from __future__ import annotations
 
 import codecs
-import email.utils
 import json
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any, Optional, Union
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -30,6 +30,7 @@ from ._exceptions import (
     NotFoundError,
     TransportError,
 )
+from ._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
 from ._version import __version__
 
 logger = logging.getLogger("waylay_jobs")
@@ -40,17 +41,9 @@ DEFAULT_GATEWAY_URL = "https://api.waylay.io"
 #: (connect, read) timeouts in seconds for ordinary requests.
 DEFAULT_TIMEOUT = (10.0, 30.0)
 #: Retries (after the first attempt) of a GET that failed in a retryable way.
-DEFAULT_RETRIES = 4
-#: First backoff ceiling in seconds; it doubles per retry (full jitter below it).
-DEFAULT_BACKOFF = 0.5
-#: Largest backoff ceiling in seconds.
-DEFAULT_MAX_BACKOFF = 30.0
-#: A ``Retry-After`` longer than this (seconds) is not waited for: the error is raised instead.
-DEFAULT_MAX_RETRY_AFTER = 60.0
+DEFAULT_RETRIES = RetryPolicy.retries
 #: Connections kept per host by the session a client creates (requests' default is 10).
 POOL_MAXSIZE = 256
-#: Statuses worth retrying: rate limited or the gateway could not reach a healthy backend.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Bytes of an error body read from a streamed response before raising.
 MAX_ERROR_BODY = 64 * 1024
 #: Bytes of a wrong-content-type body read from a streamed 2xx before raising.
@@ -96,6 +89,15 @@ def normalize_gateway_url(url: Any) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
+def json_body(response: requests.Response) -> Any:
+    """The parsed JSON body of a response that :meth:`Transport.get_json` accepted."""
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        error = error_from_response(response, expected=f"{_JSON_EXPECTED} (valid JSON)")
+        raise error from exc
+
+
 def quote_segment(name: str, value: Any) -> str:
     """One path segment, percent-encoded with nothing left safe (``a/b`` -> ``a%2Fb``)."""
     if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
@@ -117,21 +119,13 @@ def check_timeout(name: str, value: Any) -> tuple[float, float]:
     return (float(pair[0]), float(pair[1]))
 
 
-def json_body(response: requests.Response) -> Any:
-    """The parsed JSON body of a response that :meth:`Transport.get_json` accepted."""
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:
-        error = error_from_response(response, expected=f"{_JSON_EXPECTED} (valid JSON)")
-        raise error from exc
-
-
 class Transport:
     """Sends the library's requests over one ``requests.Session``.
 
     Args:
         gateway_url: the Waylay gateway; ``https://`` is added when there is no scheme.
-        auth: a ``requests`` auth (``TokenAuth``, ``ApiKeyAuth``) or ``None``.
+        auth: a ``requests`` auth (``TokenAuth``, ``ApiKeyAuth``) or ``None``. An auth that
+            can renew its token does so itself after a 401 (a response hook).
         session: a session to use; it is then never closed here. By default one is created
             and closed by :meth:`close`.
         timeout: (connect, read) seconds, or one number for both.
@@ -148,9 +142,9 @@ class Transport:
         session: requests.Session | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
-        max_backoff: float = DEFAULT_MAX_BACKOFF,
-        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        backoff: float = RetryPolicy.backoff,
+        max_backoff: float = RetryPolicy.max_backoff,
+        max_retry_after: float = RetryPolicy.max_retry_after,
         _sleep: Callable[[float], None] = time.sleep,
         _rng: random.Random | None = None,
         _wall_clock: Callable[[], float] = time.time,
@@ -159,16 +153,22 @@ class Transport:
         self.timeout = check_timeout("timeout", timeout)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidArgument(f"expected retries to be an int >= 0, got {retries!r}")
-        for name, value in (("backoff", backoff), ("max_backoff", max_backoff)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InvalidArgument(f"expected {name} to be seconds >= 0, got {value!r}")
+        for name, value in (
+            ("backoff", backoff),
+            ("max_backoff", max_backoff),
+            ("max_retry_after", max_retry_after),
+        ):
+            if not is_seconds(value, zero_ok=True):
+                raise InvalidArgument(f"expected {name} to be finite seconds >= 0, got {value!r}")
         if session is not None and not isinstance(session, requests.Session):
             raise InvalidArgument(f"expected session to be a requests.Session, got {session!r}")
         self.auth = auth
-        self.retries = retries
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.max_retry_after = float(max_retry_after)
+        self.policy = RetryPolicy(
+            retries=retries,
+            backoff=float(backoff),
+            max_backoff=float(max_backoff),
+            max_retry_after=float(max_retry_after),
+        )
         self._owns_session = session is None
         self.session = session if session is not None else _new_session()
         self._base_path = urlsplit(requote_uri(self.gateway_url)).path
@@ -176,6 +176,11 @@ class Transport:
         self._rng = _rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._wall_clock = _wall_clock
         self._closed = False
+
+    @property
+    def retries(self) -> int:
+        """How many times a failed GET is retried."""
+        return self.policy.retries
 
     def __repr__(self) -> str:
         return f"Transport(gateway_url={self.gateway_url!r}, auth={self.auth!r})"
@@ -192,59 +197,67 @@ class Transport:
             self.session.close()
 
     def get_json(
-        self, path: str, params: Params = (), *, raw_response: bool = False
+        self,
+        path: str,
+        params: Params = (),
+        *,
+        raw_response: bool = False,
+        deadline: Optional[Deadline] = None,
     ) -> requests.Response:
         """GET a JSON document, with retries; raise unless it is a 2xx ``application/json``.
 
         With ``raw_response=True`` the (last) response is returned as it is, unchecked.
+        With a ``deadline``, no timeout, retry or pause outlives it: the last error is raised
+        instead of a pause that would reach it.
 
         Raises:
             AuthError, NotFoundError, ApiError: the server answered with an error or not JSON.
             TransportError: the request failed (after the retries); the cause is chained.
         """
         attempt = 0
-        renewed = False
         while True:
             try:
-                response = self._send(path, params, headers={"Accept": "application/json"})
+                response = self._send(
+                    path, params, headers={"Accept": "application/json"}, deadline=deadline
+                )
             except TransportError as exc:
-                if attempt >= self.retries or not _retryable(exc.__cause__):
+                retryable = _retryable(exc.__cause__)
+                if not retryable or not self._pause(attempt, None, str(exc), deadline):
                     raise
-                self._pause(attempt, None, str(exc))
                 attempt += 1
                 continue
             except AuthError as exc:
                 # Only the token request raises here; a busy token endpoint is worth a retry.
-                if attempt >= self.retries or exc.status_code not in RETRY_STATUSES:
+                if not is_transient(exc.status_code) or not self._pause(
+                    attempt, exc.retry_after, f"the token request got {exc.status_code}", deadline
+                ):
                     raise
-                wait = self._retry_after(exc.response) if exc.response is not None else None
-                if wait is not None and wait > self.max_retry_after:
-                    raise
-                self._pause(attempt, wait, f"the token request got {exc.status_code}")
                 attempt += 1
                 continue
-            if response.status_code == 401 and not renewed and self._renew(response):
-                renewed = True
-                response.close()
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+            if is_transient(response.status_code):
                 retry_after = self._retry_after(response)
-                if retry_after is None or retry_after <= self.max_retry_after:
+                if self._pause(attempt, retry_after, f"status {response.status_code}", deadline):
                     response.close()
-                    self._pause(attempt, retry_after, f"status {response.status_code}")
                     attempt += 1
                     continue
             break
         if raw_response:
             return response
         if not 200 <= response.status_code < 300 or not _is_json(response):
-            raise error_from_response(response, expected=_JSON_EXPECTED)
+            raise self.error_from_response(response, expected=_JSON_EXPECTED)
         return response
 
-    def open_stream(self, path: str, params: Params = (), *, timeout: Timeout) -> requests.Response:
+    def open_stream(
+        self,
+        path: str,
+        params: Params = (),
+        *,
+        timeout: Timeout,
+        deadline: Optional[Deadline] = None,
+    ) -> requests.Response:
         """Open a ``text/event-stream`` response (not read yet; the caller closes it).
 
-        No retries here. A 401 with renewable credentials is retried once with a new token.
+        No retries here (an auth that renews its token resends once after a 401).
 
         Raises:
             AuthError, NotFoundError, ApiError: as :meth:`get_json` would for the same status,
@@ -252,24 +265,32 @@ class Transport:
             TransportError: the request failed; the cause is chained.
         """
         pair = check_timeout("timeout", timeout)
-        response = self._send(path, params, headers=_STREAM_HEADERS, stream=True, timeout=pair)
-        if response.status_code == 401 and self._renew(response):
-            response.close()
-            response = self._send(path, params, headers=_STREAM_HEADERS, stream=True, timeout=pair)
+        response = self._send(
+            path, params, headers=_STREAM_HEADERS, stream=True, timeout=pair, deadline=deadline
+        )
         accepted = False
         try:
             if not 200 <= response.status_code < 300:
                 body = _read_some(response, MAX_ERROR_BODY)
-                raise error_from_response(response, expected=_STREAM_EXPECTED, body=body)
+                raise self.error_from_response(response, expected=_STREAM_EXPECTED, body=body)
             if media_type(response) != "text/event-stream":
                 body = _read_some(response, MAX_WRONG_BODY)
-                raise error_from_response(response, expected=_STREAM_EXPECTED, body=body)
+                raise self.error_from_response(response, expected=_STREAM_EXPECTED, body=body)
             accepted = True
         finally:
             if not accepted:
                 # Whatever went wrong (even a KeyboardInterrupt mid-read), release the socket.
                 response.close()
         return response
+
+    def error_from_response(
+        self, response: requests.Response, *, expected: str, body: bytes | None = None
+    ) -> ApiError:
+        """The exception for a response that is not what was expected (see
+        :func:`error_from_response`), with the ``Retry-After`` it carried."""
+        error = error_from_response(response, expected=expected, body=body)
+        error.retry_after = self._retry_after(response)
+        return error
 
     # -- internals ------------------------------------------------------------------------
 
@@ -281,6 +302,7 @@ class Transport:
         headers: dict[str, str],
         stream: bool = False,
         timeout: tuple[float, float] | None = None,
+        deadline: Optional[Deadline] = None,
     ) -> requests.Response:
         if self._closed:
             raise InvalidArgument("this client is closed; create a new one")
@@ -291,56 +313,46 @@ class Transport:
             headers={"User-Agent": USER_AGENT, **headers},
             auth=self.auth,
         )
+        pair = timeout or self.timeout
         try:
-            prepared = self.session.prepare_request(request)
-            # requests re-quotes the URL, turning '%2E%2E' back into '..', which would then be
-            # resolved away; put the segments back exactly as quote_segment encoded them.
-            parts = urlsplit(prepared.url or "")
-            prepared.url = urlunsplit(parts._replace(path=self._base_path + path))
-            settings = self.session.merge_environment_settings(prepared.url, {}, stream, None, None)
-            return self.session.send(
-                prepared, timeout=timeout or self.timeout, allow_redirects=True, **settings
-            )
+            # The auth may exchange or renew a token on the way: the same deadline holds there.
+            with deadline_scope(deadline):
+                prepared = self.session.prepare_request(request)
+                # requests re-quotes the URL, turning '%2E%2E' back into '..', which would then
+                # be resolved away; put the segments back exactly as quote_segment encoded them.
+                parts = urlsplit(prepared.url or "")
+                prepared.url = urlunsplit(parts._replace(path=self._base_path + path))
+                settings = self.session.merge_environment_settings(
+                    prepared.url, {}, stream, None, None
+                )
+                if deadline is not None:
+                    pair = deadline.cap_timeout(pair)
+                return self.session.send(prepared, timeout=pair, allow_redirects=True, **settings)
         except requests.RequestException as exc:
             raise TransportError(
-                f"GET {path}: expected a response, got {type(exc).__name__}: {exc}"
+                f"GET {path}: expected a response, got {type(exc).__name__}: {exc}",
+                connect_failed=connect_failed(exc),
             ) from exc
 
-    def _renew(self, response: requests.Response) -> bool:
-        """After a 401: ask a renewable auth (see ``ApiKeyAuth.renew_after_401``) to renew."""
-        renew = getattr(self.auth, "renew_after_401", None)
-        if renew is None:
-            return False
-        sent = response.request.headers.get("Authorization") if response.request else None
-        return bool(renew(sent))
-
     def _retry_after(self, response: requests.Response) -> float | None:
-        value = (response.headers.get("Retry-After") or "").strip()
-        if not value:
-            return None
-        if value.isdigit():
-            return float(value)
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return max(0.0, when.timestamp() - self._wall_clock())
+        return parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
 
-    def _pause(self, attempt: int, retry_after: float | None, why: str) -> None:
-        ceiling = min(self.max_backoff, self.backoff * (2**attempt))
-        delay = self._rng.uniform(0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+    def _pause(
+        self, attempt: int, retry_after: float | None, why: str, deadline: Optional[Deadline]
+    ) -> bool:
+        """Sleep before retry ``attempt + 1`` if the policy allows it; whether it does."""
+        delay = self.policy.retry_pause(attempt, retry_after, self._rng, deadline)
+        if delay is None:
+            return False
         logger.warning(
             "retrying a GET in %.2fs (retry %d of %d) after %s",
             delay,
             attempt + 1,
-            self.retries,
+            self.policy.retries,
             why,
         )
         self._sleep(delay)
+        return True
 
 
 def _new_session() -> requests.Session:
@@ -352,6 +364,12 @@ def _new_session() -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def connect_failed(exc: BaseException | None) -> bool:
+    """Whether a ``requests`` error means no connection was made: refused, DNS, TLS, or closed
+    before any answer (a read that timed out on an open connection is not one)."""
+    return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout)
 
 
 def _retryable(cause: BaseException | None) -> bool:

@@ -1,0 +1,19 @@
+"""Calling the blocking wait driver directly, with a fake sleep where a test needs one."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from waylay_jobs import JobResponse, JobsClient, _wait
+from waylay_jobs._waiting import WaitOptions
+
+
+def wait_with(
+    client: JobsClient,
+    job: Any,
+    *,
+    _sleep: Optional[Callable[[float], None]] = None,
+    **options: Any,
+) -> JobResponse:
+    """``client.wait_for(job, **options)``, with ``_sleep`` instead of ``time.sleep``."""
+    return _wait.wait_for(client.transport, job, WaitOptions(**options), _sleep=_sleep)
