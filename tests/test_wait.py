@@ -259,9 +259,7 @@ class TestFaults:
             registry.transition("build", job_id, "completed")
 
         caplog.set_level(logging.INFO, logger="waylay_jobs")
-        final = wait_with(
-            client, ("build", job_id), timeout=30, idle_timeout=0.2, _sleep=sleep
-        )
+        final = wait_with(client, ("build", job_id), timeout=30, idle_timeout=0.2, _sleep=sleep)
         assert final.job.state == "completed"
         assert _events_requests(registry) == 2  # the silent one, then the one that saw the end
         assert any("no bytes" in r.getMessage() or "idle" in r.getMessage() for r in caplog.records)
@@ -281,9 +279,7 @@ class TestFaults:
             registry.transition("build", job_id, "completed")
 
         caplog.set_level(logging.INFO, logger="waylay_jobs")
-        final = wait_with(
-            client, ("build", job_id), timeout=30, on_event=on_event, _sleep=sleep
-        )
+        final = wait_with(client, ("build", job_id), timeout=30, on_event=on_event, _sleep=sleep)
         assert final.job.state == "completed"
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert any("'active' event" in w and '{"_links"' in w for w in warnings), warnings
