@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,7 +20,7 @@ from typing import Callable
 import pytest
 
 from waylay_jobs import __version__
-from waylay_jobs.testing import FakeRegistry
+from waylay_jobs.testing import FakeRegistry, Faults
 
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and terminals")
 COMMAND = [sys.executable, "-m", "waylay_jobs"]
@@ -291,3 +292,25 @@ def test_demo_runs_its_sections(env: dict[str, str]) -> None:
     assert re.search(r"  completed +build job", result.stdout)  # events stopped after the child
     assert "state      completed" in result.stdout  # wait printed the finished parent
     assert "child deploy job" in result.stderr  # wait --children logged the other child
+
+
+def test_wait_timeout_bounds_a_retry_after_and_a_bare_id_probe(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    registry = make_fake_registry(
+        faults=Faults(endpoint="get", status=503, retry_after="5", times=None)
+    )
+    job_id = registry.add_job("build", "manual")
+    result = run(*on(registry, "wait", job_id, "--timeout", "2"), env=env)
+    assert result.returncode == 2
+    assert_one_error_line(result, "did not end within 2s", "retry after 5s")
+
+
+def test_wait_on_a_gateway_that_refuses_connections_exits_4(env: dict[str, str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gateway = f"http://127.0.0.1:{port}"
+    result = run("--gateway", gateway, "--no-auth", "wait", "build", "some-id", env=env)
+    assert result.returncode == 4
+    assert_one_error_line(result, "Connection refused")

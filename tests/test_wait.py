@@ -19,6 +19,7 @@ from waylay_jobs import (
     JobsClient,
     NotFoundError,
     UnknownEvent,
+    WaitCancelled,
     WaitTimeout,
 )
 from waylay_jobs.testing import FakeRegistry, Faults
@@ -409,4 +410,68 @@ class TestInterrupts:
 
         with pytest.raises(KeyboardInterrupt):
             client.wait_for(("build", job_id), on_event=on_event)
+        _assert_nothing_left_open(client, registry)
+
+
+class TestCancel:
+    def test_setting_the_event_unblocks_a_read_in_progress(
+        self, make_fake_registry: Callable[..., FakeRegistry]
+    ) -> None:
+        # No keep-alives for a minute: the wait sits in a blocking read of a silent stream.
+        registry = make_fake_registry(speed=0.005, keepalive_interval=60.0)
+        job_id = registry.add_job("build", "manual")
+        client = JobsClient(registry.url, retries=0)
+        stop = threading.Event()
+        outcome: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                client.wait_for(("build", job_id), cancel=stop)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        registry.wait_for_open_streams(1)
+        registry.wait_for_requests(2)  # the subscription, then the state check after ack
+        stop.set()
+        waiter.join(timeout=10)
+        assert not waiter.is_alive()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], WaitCancelled)
+        assert outcome[0].job_id == job_id
+        assert outcome[0].last_state == "waiting"
+        assert not any(t.name == "waylay-jobs-cancel" for t in threading.enumerate())
+        _assert_nothing_left_open(client, registry)
+
+    def test_an_event_set_before_the_wait_sends_nothing(
+        self, registry: FakeRegistry, client: JobsClient
+    ) -> None:
+        job_id = registry.add_job("build", "manual")
+        stop = threading.Event()
+        stop.set()
+        with pytest.raises(WaitCancelled, match="was cancelled"):
+            client.wait_for(("build", job_id), cancel=stop)
+        assert registry.requests == []
+
+    def test_setting_the_event_ends_a_pause(self, registry: FakeRegistry) -> None:
+        # The subscription is refused with Retry-After: 60: the wait pauses for a minute.
+        job_id = registry.add_job("build", "manual", faults=Faults(status=503, retry_after="60"))
+        client = JobsClient(registry.url, retries=0)
+        stop = threading.Event()
+        outcome: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                client.wait_for(("build", job_id), cancel=stop)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        registry.wait_for_requests(2)  # the refused subscription, then the state check
+        stop.set()
+        waiter.join(timeout=30)  # far less than the minute's pause
+        assert not waiter.is_alive()
+        assert [type(exc) for exc in outcome] == [WaitCancelled]
         _assert_nothing_left_open(client, registry)

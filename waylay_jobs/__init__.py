@@ -23,6 +23,7 @@ from ._exceptions import (
     StreamError,
     StreamInterrupted,
     TransportError,
+    WaitCancelled,
     WaitTimeout,
 )
 from ._version import __version__
@@ -140,6 +141,7 @@ __all__ = [
     "UnknownEvent",
     "VerifyArgs",
     "VerifyResult",
+    "WaitCancelled",
     "WaitTimeout",
     "WaitingEventData",
     "__version__",

@@ -7,10 +7,6 @@ DEFAULT_MAX_EVENT_SIZE = 8 * 1024 * 1024
 #: Seconds without a single byte on the stream before the connection is presumed dead.
 #: Longer than any sane keep-alive interval; the job service's interval is undocumented.
 DEFAULT_IDLE_TIMEOUT = 60.0
-#: First reconnect delay (seconds), before jitter; a server ``retry:`` replaces it.
-DEFAULT_BACKOFF_BASE = 0.5
-#: Largest reconnect delay (seconds).
-DEFAULT_BACKOFF_CAP = 30.0
 #: Consecutive stream failures after which the waiter polls ``get`` instead.
 DEFAULT_MAX_STREAM_FAILURES = 5
 #: Seconds between ``get`` calls once polling.

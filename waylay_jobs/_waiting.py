@@ -255,6 +255,8 @@ class JobWaiter:
         if self.deadline.expired(now):
             return self._fail(self._timeout_error(), self._last_error)
         phase = self.phase
+        if phase is Phase.PAUSE:
+            return self._pause(now)
         if phase is Phase.PROBE:
             return Get(self._probes[0], self.target.id)
         assert self.target.type is not None
@@ -268,19 +270,13 @@ class JobWaiter:
             )
         if phase is Phase.READ:
             return READ
-        if phase is Phase.PAUSE:
-            return self._pause(now)
         return Get(self.target.type, self.target.id)
 
     def _pause(self, now: float) -> Action:
         retry_after, self._retry_after = self._retry_after, None
-        left = self.deadline.remaining(now)
-        if retry_after is not None and left is not None and retry_after > left:
-            why = (
-                f"the server asked to retry after {retry_after:g}s, "
-                f"more than the {max(left, 0.0):.1f}s left"
-            )
-            return self._fail(self._timeout_error(why), self._last_error)
+        if self._asks_too_long(retry_after, now):
+            assert self._outcome is not None
+            return self._outcome
         if self.polling and self._resume is Phase.POLL_CHECK:
             delay = self.options.poll_interval
             if retry_after is not None:
@@ -422,11 +418,29 @@ class JobWaiter:
         if kind == "fatal":
             self._fail(exc)
             return False
+        if self.deadline.expired():
+            # The request was cut short by the deadline: the wait is over, not the server.
+            self._fail(self._timeout_error(), exc)
+            return False
         if kind == "unreachable" and not self._answered and not unreachable_ok:
             # Nothing ever came back during this wait: a wrong URL or a gateway that is down,
             # after the transport's own retries. Say so rather than wait for nothing.
             self._fail(exc)
             return False
+        retry_after = exc.retry_after if isinstance(exc, ApiError) else None
+        return not self._asks_too_long(retry_after, None)
+
+    def _asks_too_long(self, retry_after: Optional[float], now: Optional[float]) -> bool:
+        """Fail the wait at once (and return True) when the server asks to wait past the
+        deadline: waiting would only end in a timeout, later."""
+        left = self.deadline.remaining(now)
+        if retry_after is None or left is None or retry_after <= left:
+            return False
+        why = (
+            f"the server asked to retry after {retry_after:g}s, "
+            f"more than the {max(left, 0.0):.1f}s left"
+        )
+        self._fail(self._timeout_error(why), self._last_error)
         return True
 
     def _stream_failed(self, why: str) -> None:

@@ -24,6 +24,12 @@ class Faults:
     * ``times``: the rule applies to the first ``times`` matching requests, then the
       endpoint works again ("fail K times, then succeed"); ``None`` means every request.
 
+    Delaying the answer (any endpoint, the token endpoint included):
+
+    * ``delay``: wait this many seconds before answering at all (no status line, no
+      headers), or until the client hangs up or the registry stops. A slow backend, a
+      stalled subscription, a token endpoint that hangs.
+
     Replacing the whole response (any endpoint):
 
     * ``status``: answer with this status (429, 503, 401, 502, ...) and a JSON error
@@ -57,6 +63,7 @@ class Faults:
 
     endpoint: str = "events"
     times: Optional[int] = None
+    delay: float = 0.0
     status: Optional[int] = None
     retry_after: Optional[str] = "1"
     html: bool = False
@@ -78,6 +85,8 @@ class Faults:
             raise ValueError(f"framing must be 'chunked' or 'close', got {self.framing!r}")
         if self.line_ending not in ("\r\n", "\n", "\r"):
             raise ValueError(f"line_ending must be CRLF, LF or CR, got {self.line_ending!r}")
+        if self.delay < 0:
+            raise ValueError(f"delay must be seconds >= 0, got {self.delay!r}")
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
         for name in ("times", "drop_after", "stall_after"):

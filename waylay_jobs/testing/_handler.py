@@ -11,6 +11,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional, cast
@@ -22,7 +23,7 @@ from ._faults import NO_FAULTS, FaultBook, Faults, merge
 from ._jobs import JobStore, utcnow
 from ._queries import EventsFilter, ListFilter, QueryError, parse_events_query, parse_list_query
 from ._records import JOB_TYPES, JobKey, RecordedRequest
-from ._stream import SseWriter, StreamPlayer
+from ._stream import SseWriter, StreamPlayer, client_gone
 from ._tokens import TokenAuthority
 
 _log = logging.getLogger("waylay_jobs.testing")
@@ -30,6 +31,8 @@ _JOBS = "/registry/v2/jobs/"
 _EVENTS = "/registry/v2/jobs/events"
 _TOKENS = "/accounts/v1/tokens"
 _MAX_BODY = 1 << 20
+#: Seconds between the looks at a delayed request's client (has it hung up?).
+_DELAY_POLL = 0.05
 _DISCONNECT_ERRNOS = {
     errno.EPIPE,
     errno.ECONNRESET,
@@ -205,6 +208,8 @@ class Handler(BaseHTTPRequestHandler):
         if key is not None:
             active += ctx.book.take(key, ctx.store.faults_of(key), endpoint)
         faults = merge(active)
+        if faults.delay and not self._delayed(faults.delay):
+            return
         if faults.status is not None:
             self._fault_status(faults)
         elif faults.content_type is not None:
@@ -220,6 +225,18 @@ class Handler(BaseHTTPRequestHandler):
                 self._get(cast(JobKey, key), faults)
             else:
                 self._events(cast(EventsFilter, parsed), faults)
+
+    def _delayed(self, seconds: float) -> bool:
+        """Hold the answer back; ``False`` when the client hung up or the registry stopped."""
+        store = self.context.store
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            if store.wait_stopped(min(left, _DELAY_POLL)) or client_gone(self.connection):
+                self.close_connection = True
+                return False
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,53 @@
+"""One deadline for every request of a wait: the fault matrix on the real fake registry.
+
+``bench/run.py`` measures how close to the deadline each scenario ends (target: within
+0.25 s); here each must end with the right exception, before a much looser bound that no
+retry loop of the old kind could meet (it ran 20-40 s past a 2 s timeout), and leave no
+connection open.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from waylay_jobs import TransportError, WaitTimeout
+
+from .deadline_matrix import SCENARIOS, Scenario, run_scenario
+
+TIMEOUT = 2.0
+#: Slack for a loaded 2-core CI machine; the bench holds the real target (0.25 s).
+SLACK = 1.5
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_the_wait_ends_at_its_deadline(scenario: Scenario) -> None:
+    outcome = run_scenario(scenario, TIMEOUT)
+    assert isinstance(outcome.error, scenario.expected), outcome.error
+    assert outcome.elapsed < TIMEOUT + SLACK
+    assert outcome.left_open == 0
+    if isinstance(outcome.error, WaitTimeout):
+        assert outcome.error.timeout == TIMEOUT
+        assert outcome.error.job_type == (None if scenario.bare_id else "build")
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [s for s in SCENARIOS if "Retry-After" in s.name],
+    ids=[s.name for s in SCENARIOS if "Retry-After" in s.name],
+)
+def test_a_retry_after_beyond_the_deadline_ends_the_wait_at_once(scenario: Scenario) -> None:
+    outcome = run_scenario(scenario, TIMEOUT)
+    assert isinstance(outcome.error, WaitTimeout)
+    assert "the server asked to retry after 30s" in str(outcome.error)
+    # At once: not at the deadline, and certainly not 30 s later.
+    assert outcome.elapsed < TIMEOUT
+
+
+def test_a_gateway_that_never_answers_is_an_error_without_a_timeout() -> None:
+    refused = next(s for s in SCENARIOS if s.refused)
+    outcome = run_scenario(refused, None)
+    assert isinstance(outcome.error, TransportError)
+    assert outcome.error.connect_failed
+    assert "ConnectionError" in str(outcome.error)
+    assert outcome.elapsed < 10.0
+    assert outcome.left_open == 0
