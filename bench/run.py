@@ -152,6 +152,8 @@ def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
         )
     log(f"import time: {opts.imports} fresh processes each")
     out["imports"] = measure_imports(opts.imports, sdk)
+    log(f"deadline overrun: the fault matrix x {opts.deadline_runs} runs")
+    out["deadline"] = run_json([py, "deadline.py", str(opts.deadline_runs)])
     log(f"scale: {opts.waiters} concurrent wait_for x {opts.scale_runs} runs")
     out["scale"] = run_json(
         [py, "scale.py", str(opts.waiters), str(opts.spread), str(opts.scale_runs)]
@@ -479,6 +481,8 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
         all_right,
     )
 
+    report_deadline(raw["deadline"], target, details)
+
     head = [
         "## Benchmark results",
         "",
@@ -489,6 +493,50 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
         "|---|---|---|---|---|---|",
     ]
     return "\n".join(head + targets + [""] + details) + "\n"
+
+
+def report_deadline(dl: dict[str, Any], target: Any, details: list[str]) -> None:
+    """The deadline overrun rows: every scenario within ``timeout`` + 0.25 s, nothing open."""
+    timeout = dl["timeout"]
+    details += [
+        f"### Deadline overrun (`wait_for(job, timeout={timeout:g})` on a job that never ends, "
+        "one fault each, default retries; seconds past the timeout, median [min-max])",
+        "",
+        "| fault | raised | elapsed - timeout (s) | sockets left open |",
+        "|---|---|---|---|",
+    ]
+    worst, worst_name, all_ok = float("-inf"), "", True
+    for sc in dl["scenarios"]:
+        overruns = [e - timeout for e in sc["elapsed"]]
+        right = all(err == sc["expected"] for err in sc["errors"])
+        all_ok &= right and sc["left_open"] == 0 and max(overruns) <= 0.25
+        if max(overruns) > worst:
+            worst, worst_name = max(overruns), sc["name"]
+        raised = ", ".join(sorted(set(sc["errors"])))
+        details.append(
+            f"| {sc['name']} | {raised}{'' if right else ' (WRONG)'} | "
+            f"{fmt(overruns, 1, 3)} | {sc['left_open']} |"
+        )
+    details.append("")
+    target(
+        f"deadline overrun: {len(dl['scenarios'])} faults, `timeout={timeout:g}`",
+        f"largest +{worst:.3f} s ({worst_name})",
+        f"the timeout, {timeout:g} s",
+        f"max elapsed - timeout {worst:+.3f} s",
+        "<= 0.25 s, right exception, no socket open",
+        all_ok,
+    )
+    ref = dl["refused_no_timeout"]
+    ref_ok = all(e == "TransportError" for e in ref["errors"]) and ref["left_open"] == 0
+    ref_ok &= max(ref["elapsed"]) <= 10.0
+    target(
+        "refused connection, `timeout=None`",
+        ", ".join(sorted(set(ref["errors"]))),
+        "-",
+        f"error after {fmt(ref['elapsed'], 1, 2)} s",
+        "TransportError within 10 s",
+        ref_ok,
+    )
 
 
 def update_docs(path: Path, text: str) -> None:
@@ -542,6 +590,7 @@ def main() -> None:
     opts.waiters = 200
     opts.spread = 3.0
     opts.scale_runs = 1 if quick else 3
+    opts.deadline_runs = 1 if quick else 3
     opts.command = "python bench/run.py" + (" --quick" if quick else "")
     check_interpreter()
     sdk = not opts.no_sdk and ensure_sdk_venv()
