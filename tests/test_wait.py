@@ -413,6 +413,23 @@ class TestInterrupts:
         _assert_nothing_left_open(client, registry)
 
 
+def _wait_in_a_thread(
+    client: JobsClient, job: Any, stop: threading.Event
+) -> tuple[threading.Thread, list[BaseException]]:
+    """Start ``client.wait_for(job, cancel=stop)`` in a thread; what it raises is collected."""
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            client.wait_for(job, cancel=stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    return waiter, outcome
+
+
 class TestCancel:
     def test_setting_the_event_unblocks_a_read_in_progress(
         self, make_fake_registry: Callable[..., FakeRegistry]
@@ -422,16 +439,7 @@ class TestCancel:
         job_id = registry.add_job("build", "manual")
         client = JobsClient(registry.url, retries=0)
         stop = threading.Event()
-        outcome: list[BaseException] = []
-
-        def wait() -> None:
-            try:
-                client.wait_for(("build", job_id), cancel=stop)
-            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-                outcome.append(exc)
-
-        waiter = threading.Thread(target=wait)
-        waiter.start()
+        waiter, outcome = _wait_in_a_thread(client, ("build", job_id), stop)
         registry.wait_for_open_streams(1)
         registry.wait_for_requests(2)  # the subscription, then the state check after ack
         stop.set()
@@ -459,16 +467,7 @@ class TestCancel:
         job_id = registry.add_job("build", "manual", faults=Faults(status=503, retry_after="60"))
         client = JobsClient(registry.url, retries=0)
         stop = threading.Event()
-        outcome: list[BaseException] = []
-
-        def wait() -> None:
-            try:
-                client.wait_for(("build", job_id), cancel=stop)
-            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-                outcome.append(exc)
-
-        waiter = threading.Thread(target=wait)
-        waiter.start()
+        waiter, outcome = _wait_in_a_thread(client, ("build", job_id), stop)
         registry.wait_for_requests(2)  # the refused subscription, then the state check
         stop.set()
         waiter.join(timeout=30)  # far less than the minute's pause
