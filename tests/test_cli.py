@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 
 from waylay_jobs import __version__
-from waylay_jobs.testing import FakeRegistry
+from waylay_jobs.testing import FakeRegistry, Faults
 
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and terminals")
 COMMAND = [sys.executable, "-m", "waylay_jobs"]
@@ -291,3 +291,15 @@ def test_demo_runs_its_sections(env: dict[str, str]) -> None:
     assert re.search(r"  completed +build job", result.stdout)  # events stopped after the child
     assert "state      completed" in result.stdout  # wait printed the finished parent
     assert "child deploy job" in result.stderr  # wait --children logged the other child
+
+
+def test_the_command_still_prints_the_librarys_warnings(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    # The package's NullHandler keeps scripts quiet; the command has a handler of its own.
+    registry = make_fake_registry(
+        faults=Faults(endpoint="list", status=503, retry_after="0", times=1)
+    )
+    result = run(*on(registry, "list"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\d\d:\d\d:\d\d retrying a GET .* after status 503$", result.stderr, re.M)
