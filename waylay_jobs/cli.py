@@ -8,6 +8,7 @@ Commands (``waylay-jobs COMMAND --help`` for each)::
     waylay-jobs get TYPE ID [--json]
     waylay-jobs events [--type T] [--id ID] [--children] [--json]
     waylay-jobs wait JOB | TYPE ID | HREF [--timeout SECONDS] [--children] [--json]
+    waylay-jobs configure [--profile NAME] [--gateway URL]   # save an API key as a profile
 
 Where to connect, first match wins: ``--token``, ``--profile NAME`` or ``--no-auth`` (no
 credentials: a local fake registry); else ``WAYLAY_TOKEN``, else ``WAYLAY_API_KEY`` with
@@ -236,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="print the final job as JSON")
 
     sub = command(
+        "configure",
+        "Ask for the gateway, an API key and its secret (not echoed), check them with one "
+        "token request, and save them as a Waylay SDK profile readable by you only "
+        "(--profile NAME, default _default_; --gateway URL skips that question).",
+        _cmd_configure,
+    )
+
+    sub = command(
         "demo",
         "Start an embedded fake registry and run list, get, events and wait against it "
         "(about 12 seconds; no account needed; the connection options are ignored).",
@@ -288,7 +297,8 @@ def _check_something_configured(env: dict[str, str]) -> None:
     if not path.exists():
         raise ConfigError(
             "no credentials: expected WAYLAY_TOKEN, or WAYLAY_API_KEY and WAYLAY_API_SECRET, "
-            f"or a Waylay SDK profile (there is no {path}); or pass --token or --profile NAME, "
+            f"or a Waylay SDK profile (there is no {path}; 'waylay-jobs configure' writes one); "
+            "or pass --token or --profile NAME, "
             "or --no-auth for a gateway that needs none"
         )
 
@@ -346,6 +356,17 @@ def _cmd_wait(options: argparse.Namespace, io: _Streams) -> int:
             live=_is_terminal(io.err),
             make_poll_client=lambda: JobsClient.from_credentials(credentials),
         )
+
+
+def _cmd_configure(options: argparse.Namespace, io: _Streams) -> int:
+    from ._cli_configure import run_configure
+
+    if options.token is not None or options.no_auth:
+        raise InvalidArgument(
+            "expected configure with --profile and --gateway only; it saves an API key and "
+            "secret, got --token or --no-auth"
+        )
+    return run_configure(options.profile, options.gateway, stdin=sys.stdin, out=io.out)
 
 
 def _cmd_demo(options: argparse.Namespace, io: _Streams) -> int:
