@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
 
@@ -220,6 +220,23 @@ def test_events_json_is_one_wire_object_per_line(
     failed = documents[3]["data"]
     assert failed["job"] == {"type": "build", "id": job_id}
     assert failed["data"]["failedReason"] == "npm ERR!"
+
+
+def test_events_check_the_job_before_subscribing(
+    registry: FakeRegistry, run: Callable[..., Result]
+) -> None:
+    job_id = registry.add_job("scale", "finished")
+    found = run(*on(registry, "events", "--id", job_id))
+    unknown = run(*on(registry, "events", "--type", "build", "--id", "nope"))
+    children = run(*on(registry, "events", "--children"))
+    assert found.code == 0
+    assert [line.split()[1] for line in found.out.splitlines()] == ["ack", "close"]
+    assert (unknown.code, unknown.out) == (4, "")
+    assert "Job build/nope not found" in unknown.errors[0]
+    assert children.code == 3
+    assert "got --children without --id" in children.errors[0]
+    subscriptions = [r.query for r in registry.requests if r.path.endswith("/events")]
+    assert subscriptions == [f"type=scale&id={quote(job_id, safe='')}"]
 
 
 def test_event_lines_show_the_reason_and_the_retry_time() -> None:

@@ -216,8 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_events,
     )
     sub.add_argument("--type", metavar="TYPE", help="only jobs of this type")
-    sub.add_argument("--id", metavar="ID", help="only this job; the stream ends when it ends")
-    sub.add_argument("--children", action="store_true", help="with --id: its child jobs too")
+    sub.add_argument(
+        "--id",
+        metavar="ID",
+        help="only this job (checked first: an unknown id exits 4; without --type its type "
+        "is found as wait finds it); the stream ends when the job ends",
+    )
+    sub.add_argument(
+        "--children", action="store_true", help="with --id (required): its child jobs too"
+    )
     sub.add_argument("--json", action="store_true", help="one JSON object per line")
 
     sub = command(
@@ -328,15 +335,28 @@ def _cmd_get(options: argparse.Namespace, io: _Streams) -> int:
 
 
 def _cmd_events(options: argparse.Namespace, io: _Streams) -> int:
+    if options.children and options.id is None:
+        raise InvalidArgument(
+            "expected --children together with --id (it adds that job's child jobs), "
+            "got --children without --id"
+        )
     render = event_json if options.json else event_line
-    with (
-        JobsClient.from_credentials(resolve_credentials(options)) as client,
-        client.events(
-            type=options.type, id=options.id, children=True if options.children else None
-        ) as stream,
-    ):
-        for event in stream:
-            _print(io.out, render(event))
+    with JobsClient.from_credentials(resolve_credentials(options)) as client:
+        job_type = options.type
+        if options.id is not None:
+            # The server acknowledges any id, then sends keep-alives forever for one it does
+            # not know: ask for the job first, so an unknown one gets its 404 as `wait` does.
+            if job_type is None:
+                from ._wait import resolve_job
+
+                job_type = resolve_job(client, options.id).type
+            else:
+                client.get(job_type, options.id)
+        with client.events(
+            type=job_type, id=options.id, children=True if options.children else None
+        ) as stream:
+            for event in stream:
+                _print(io.out, render(event))
     return EXIT_OK
 
 
