@@ -130,6 +130,31 @@ def test_usage_errors_are_one_line_and_exit_3(
     assert_one_error_line(result, text)
 
 
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["get", "frob", "x"], "params/type must be one of build, deploy"),
+        (["list", "--type", "cleanup"], "querystring/type must be one of build, deploy"),
+        (["events", "--type", "frob"], "querystring/type must be one of build, deploy"),
+    ],
+)
+def test_a_value_the_server_refuses_is_a_usage_error_with_its_text(
+    args: list[str], text: str, registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    result = run(*on(registry, *args), env=env)
+    assert result.returncode == 3
+    assert_one_error_line(result, "got 400", text)
+
+
+def test_list_help_offers_only_the_types_the_list_filter_accepts(env: dict[str, str]) -> None:
+    result = run("list", "--help", env={**env, "COLUMNS": "200"})
+    assert result.returncode == 0
+    offered = re.search(r"job type, repeatable or comma-separated: ([a-z, \n]+)", result.stdout)
+    assert offered is not None, result.stdout
+    names = offered.group(1).replace("\n", " ").replace(",", " ").split()
+    assert names == ["build", "deploy", "verify", "undeploy", "scale", "batch", "notify"]
+
+
 def test_missing_credentials_exit_3(registry: FakeRegistry, env: dict[str, str]) -> None:
     result = run("--gateway", registry.url, "list", env=env)
     assert result.returncode == 3

@@ -23,6 +23,7 @@ import pytest
 from waylay_jobs import (
     AckEvent,
     ApiError,
+    AuthError,
     ConfigError,
     InvalidArgument,
     JobEvent,
@@ -305,6 +306,8 @@ def test_the_demo_in_process(run: Callable[..., Result]) -> None:
         (InvalidArgument("x"), 3),
         (ConfigError("x"), 3),
         (ApiError("x", status_code=500), 4),
+        (ApiError("x", status_code=400), 3),  # the server refused a value
+        (AuthError("x", status_code=400), 4),  # the token request: not a typed value
         (TransportError("x"), 4),
     ],
 )

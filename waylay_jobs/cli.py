@@ -22,9 +22,10 @@ Exit codes:
     0    success (``wait``: the job completed)
     1    the job failed (``wait``)
     2    the wait timed out (``wait --timeout``)
-    3    usage or configuration error: bad option or value, no usable credentials
-    4    API or connection error: an error status (404 unknown job, 401...), a refused
-         connection, a broken event stream
+    3    usage or configuration error: bad option or value (also one the server refuses
+         with 400, such as an unknown job type), no usable credentials
+    4    API or connection error: any other error status (404 unknown job, 401...), a
+         refused connection, a broken event stream
     130  interrupted (Ctrl-C)
     141  the output pipe was closed (``| head``), like any Unix tool; nothing is printed
 
@@ -55,7 +56,15 @@ from ._config import (
     load_profile,
     profile_path,
 )
-from ._exceptions import ConfigError, InvalidArgument, JobFailed, JobsError, WaitTimeout
+from ._exceptions import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    InvalidArgument,
+    JobFailed,
+    JobsError,
+    WaitTimeout,
+)
 from ._http import DEFAULT_GATEWAY_URL
 from ._query import encode_timestamp
 from ._version import __version__
@@ -74,9 +83,9 @@ _WHEN_HELP = (
     "a period (P1D, PT12H), an age (1d, 12h, 30m, 90s), "
     "a date-time (2024-05-01T10:00:00Z) or a date (2024-05-01)"
 )
+# The list filter takes every job type but cleanup (spec: JobTypeSchema); get takes all eight.
 _TYPE_HELP = (
-    "job type, repeatable or comma-separated: "
-    "build, deploy, verify, undeploy, scale, batch, cleanup, notify"
+    "job type, repeatable or comma-separated: build, deploy, verify, undeploy, scale, batch, notify"
 )
 _STATE_HELP = (
     "job state, repeatable: active, completed, failed, delayed, waiting, waiting-children, ..."
@@ -460,6 +469,10 @@ def exit_code(exc: JobsError) -> int:
     if isinstance(exc, WaitTimeout):
         return EXIT_TIMEOUT
     if isinstance(exc, (InvalidArgument, ConfigError)):
+        return EXIT_USAGE
+    if isinstance(exc, ApiError) and not isinstance(exc, AuthError) and exc.status_code == 400:
+        # The server refused a value the user typed (a job type it does not know): a bad
+        # value like any other, even though only the server could tell.
         return EXIT_USAGE
     return EXIT_API
 
