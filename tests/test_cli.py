@@ -205,6 +205,15 @@ def test_events_children_without_an_id_is_a_usage_error(
     assert registry.requests == []
 
 
+def test_https_to_a_plain_http_gateway_says_to_use_http(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    host = registry.url.split("://", 1)[1]  # the documented bare host gets https://
+    result = run("--gateway", host, "--no-auth", "list", env=env)
+    assert result.returncode == 4
+    assert_one_error_line(result, "SSLError", f"is the gateway plain HTTP? use http://{host}")
+
+
 def test_refused_credentials_exit_4(
     make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
 ) -> None:

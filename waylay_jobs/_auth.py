@@ -30,7 +30,14 @@ from ._exceptions import (
     body_snippet,
     media_type,
 )
-from ._http import DEFAULT_TIMEOUT, USER_AGENT, Timeout, check_timeout, normalize_gateway_url
+from ._http import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    Timeout,
+    check_timeout,
+    normalize_gateway_url,
+    plain_http_hint,
+)
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -190,7 +197,7 @@ class ApiKeyAuth(AuthBase):
             )
         except requests.RequestException as exc:
             raise TransportError(
-                f"{what}: expected a token, got {type(exc).__name__}: {exc}"
+                f"{what}: expected a token, got {type(exc).__name__}: {exc}" + plain_http_hint(exc)
             ) from exc
         with response:
             response.request.body = None  # it holds the secret; an error keeps the response
