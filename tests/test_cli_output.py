@@ -158,7 +158,7 @@ def test_list_sends_every_filter(registry: FakeRegistry, run: Callable[..., Resu
         (["events", "--bogus"], "unrecognized arguments: --bogus"),
         (["--token", "t", "--no-auth", "list"], "expected one of --token, --profile and --no-auth"),
         (["list", "--token", " "], "expected --token to be a token"),
-        (["events", "--no-auth", "--id", " "], "expected id to be a non-empty job id"),
+        (["events", "--no-auth", "--id", " "], "expected a job id, got an empty string"),
     ],
 )
 def test_usage_errors_exit_3(args: list[str], text: str, run: Callable[..., Result]) -> None:
