@@ -343,6 +343,38 @@ def test_wait_draws_a_live_line_on_a_terminal(registry: FakeRegistry, env: dict[
     assert stdout.startswith(f"build job {job_id}\n".encode())
 
 
+@POSIX
+def test_the_live_line_ends_with_the_final_progress(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    import pty
+
+    job_id = registry.add_job("build", "manual")
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [*COMMAND, *on(registry, "wait", "build", job_id)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env={**env, "TERM": "xterm"},
+        ) as process:
+            os.close(terminal)
+            terminal = -1
+            # The line has read the progress of the waiting job (0) before the job ends.
+            drawn = _read_until(controller, b"waiting  0%")
+            registry.transition("build", job_id, "active", final=False)
+            registry.transition("build", job_id, "completed")
+            drawn += _read_until_closed(controller)
+            process.communicate(timeout=20)
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode == 0
+    last_frame = drawn.split(b"\r")[-2]  # the status line as it was before its final erase
+    assert re.search(rb"build job \S+  completed  100%  ", last_frame), last_frame
+
+
 def _read_until_closed(fd: int) -> bytes:
     chunks = []
     while True:
