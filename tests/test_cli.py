@@ -388,6 +388,34 @@ def _read_until_closed(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def test_speed_means_seconds_per_job_step_in_the_demo_and_the_fake_registry(
+    env: dict[str, str],
+) -> None:
+    wide = {**env, "COLUMNS": "200"}
+    demo = run("demo", "--help", env=wide)
+    fake = subprocess.run(
+        [sys.executable, "-m", "waylay_jobs.testing", "--help"],
+        capture_output=True,
+        text=True,
+        env=wide,
+        timeout=30,
+    )
+    refused = subprocess.run(
+        [sys.executable, "-m", "waylay_jobs.testing", "--speed", "0"],
+        capture_output=True,
+        text=True,
+        env=wide,
+        timeout=30,
+    )
+    assert (demo.returncode, fake.returncode) == (0, 0)
+    assert re.search(r"--speed SECONDS +real seconds per job step \(default 1\.25;", demo.stdout)
+    assert re.search(r"--speed SECONDS +real seconds per job step \(default 1;", fake.stdout)
+    assert "``" not in fake.stdout  # plain text, not reStructuredText
+    assert "Run a local fake Waylay registry on 127.0.0.1" in fake.stdout
+    assert refused.returncode == 2
+    assert "argument --speed: expected a number of seconds > 0, got '0'" in refused.stderr
+
+
 def test_demo_runs_its_sections(env: dict[str, str]) -> None:
     result = run("demo", "--speed", "0.01", env=env)
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-#: Scripts with their own test environment (the Airflow DAG needs Airflow).
+#: Scripts with their own test environment: the Airflow DAG runs in .ci/airflow.sh (Airflow's).
 NOT_HERE = {"airflow_dag.py"}
 JOB_ID = r"[0-9a-f-]{36}\$\w{20}"
 
@@ -116,3 +116,22 @@ def run_example(
     )
     assert result.returncode == 0, (name, result.stderr)
     return result
+
+
+def test_the_airflow_example_without_airflow_names_the_extra_to_install(tmp_path: Path) -> None:
+    # Whether or not Airflow is installed here, the script sees it missing.
+    without_airflow = (
+        "import runpy, sys; sys.modules['airflow'] = None; del sys.argv[0]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", without_airflow, str(EXAMPLES / "airflow_dag.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "examples/airflow_dag.py needs Apache Airflow 3: pip install 'waylay-jobs[airflow]'\n"
+    )
