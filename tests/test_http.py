@@ -14,14 +14,7 @@ import responses
 import urllib3
 from requests.auth import AuthBase
 
-from waylay_jobs import (
-    ApiError,
-    AuthError,
-    InvalidArgument,
-    JobsClient,
-    NotFoundError,
-    TransportError,
-)
+from waylay_jobs import ApiError, AuthError, InvalidArgument, NotFoundError, TransportError
 from waylay_jobs._http import (
     POOL_MAXSIZE,
     USER_AGENT,
@@ -31,7 +24,6 @@ from waylay_jobs._http import (
     quote_segment,
 )
 from waylay_jobs._version import __version__
-from waylay_jobs.testing import FakeRegistry
 
 GATEWAY = "https://gw.example"
 JOB_PATH = "/registry/v2/jobs/build/j1"
@@ -292,20 +284,6 @@ def test_tls_errors_are_not_retried(api: responses.RequestsMock, sleeps: Sleeps)
         transport(sleeps).get_json(JOB_PATH)
     assert sleeps.delays == []
     assert "plain HTTP" not in str(info.value)  # a real TLS server: no hint
-
-
-@pytest.mark.parametrize("credentials", [{"token": "t"}, {"api_key": "k", "api_secret": "s"}])
-def test_https_to_a_plain_http_server_suggests_http(
-    fake_registry: FakeRegistry, credentials: dict[str, str]
-) -> None:
-    host = fake_registry.url.removeprefix("http://")
-    client = JobsClient(host, retries=0, **credentials)  # https:// is added
-    with client, pytest.raises(TransportError) as info:
-        client.list()
-    message = str(info.value)
-    assert "WRONG_VERSION_NUMBER" in message or "RECORD_LAYER_FAILURE" in message
-    assert message.endswith(f"; is the gateway plain HTTP? use http://{host}")
-    assert fake_registry.errors == []
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500])
