@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 import pytest
 
@@ -175,33 +175,41 @@ def test_unknown_job_gets_the_servers_404_and_exit_4(
 def test_events_for_an_unknown_job_get_the_404_instead_of_keep_alives(
     registry: FakeRegistry, env: dict[str, str]
 ) -> None:
-    typed = run(*on(registry, "events", "--type", "build", "--id", "nope"), env=env)
-    untyped = run(*on(registry, "events", "--id", "nope"), env=env)
-    assert (typed.returncode, untyped.returncode) == (4, 4)
-    assert typed.stdout == untyped.stdout == ""  # not even the ack: nothing was subscribed
-    assert_one_error_line(typed, "404", "Job build/nope not found")
-    assert_one_error_line(untyped, "no job with id 'nope'")
+    result = run(*on(registry, "events", "--type", "build", "--id", "nope"), env=env)
+    assert result.returncode == 4
+    assert result.stdout == ""  # not even the ack: nothing was subscribed
+    assert_one_error_line(result, "404", "Job build/nope not found")
     assert not [r for r in registry.requests if r.path.endswith("/events")]
 
 
-def test_events_for_a_job_without_its_type_find_the_type_and_end_with_it(
+def test_events_for_a_known_job_check_it_then_follow_it_to_the_end(
     registry: FakeRegistry, env: dict[str, str]
 ) -> None:
     job_id = registry.add_job("deploy", "success", start="subscribe")
-    result = run(*on(registry, "events", "--id", job_id), env=env)
+    result = run(*on(registry, "events", "--type", "deploy", "--id", job_id), env=env)
     assert result.returncode == 0, result.stderr
     names = [line.split()[1] for line in result.stdout.splitlines()]
     assert names == ["ack", "waiting", "active", "completed", "close"]
-    (subscription,) = [r for r in registry.requests if r.path.endswith("/events")]
-    assert ("type", "deploy") in parse_qsl(subscription.query)
+    assert [r.path for r in registry.requests] == [
+        f"/registry/v2/jobs/deploy/{quote(job_id, safe='')}",  # the check...
+        "/registry/v2/jobs/events",  # ...then the subscription
+    ]
 
 
-def test_events_children_without_an_id_is_a_usage_error(
-    registry: FakeRegistry, env: dict[str, str]
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--children"], "expected --children together with --id"),
+        (["--type", "build", "--children"], "expected --children together with --id"),
+        (["--id", "x"], "expected --type with --id"),
+    ],
+)
+def test_events_filters_that_cannot_end_well_are_usage_errors(
+    args: list[str], text: str, registry: FakeRegistry, env: dict[str, str]
 ) -> None:
-    result = run(*on(registry, "events", "--children"), env=env)
+    result = run(*on(registry, "events", *args), env=env)
     assert result.returncode == 3
-    assert_one_error_line(result, "expected --children together with --id")
+    assert_one_error_line(result, text)
     assert registry.requests == []
 
 

@@ -158,7 +158,7 @@ def test_list_sends_every_filter(registry: FakeRegistry, run: Callable[..., Resu
         (["events", "--bogus"], "unrecognized arguments: --bogus"),
         (["--token", "t", "--no-auth", "list"], "expected one of --token, --profile and --no-auth"),
         (["list", "--token", " "], "expected --token to be a token"),
-        (["events", "--no-auth", "--id", " "], "expected a job id, got an empty string"),
+        (["events", "--no-auth", "--type", "build", "--id", " "], "expected id to be a non-empty"),
     ],
 )
 def test_usage_errors_exit_3(args: list[str], text: str, run: Callable[..., Result]) -> None:
@@ -227,15 +227,17 @@ def test_events_check_the_job_before_subscribing(
     registry: FakeRegistry, run: Callable[..., Result]
 ) -> None:
     job_id = registry.add_job("scale", "finished")
-    found = run(*on(registry, "events", "--id", job_id))
+    found = run(*on(registry, "events", "--type", "scale", "--id", job_id))
     unknown = run(*on(registry, "events", "--type", "build", "--id", "nope"))
     children = run(*on(registry, "events", "--children"))
+    untyped = run(*on(registry, "events", "--id", job_id))
     assert found.code == 0
     assert [line.split()[1] for line in found.out.splitlines()] == ["ack", "close"]
     assert (unknown.code, unknown.out) == (4, "")
     assert "Job build/nope not found" in unknown.errors[0]
-    assert children.code == 3
+    assert (children.code, untyped.code) == (3, 3)
     assert "got --children without --id" in children.errors[0]
+    assert "got --id without --type" in untyped.errors[0]
     subscriptions = [r.query for r in registry.requests if r.path.endswith("/events")]
     assert subscriptions == [f"type=scale&id={quote(job_id, safe='')}"]
 

@@ -6,7 +6,7 @@ Commands (``waylay-jobs COMMAND --help`` for each)::
     waylay-jobs list [--type T] [--state S] [--function-type F]
                      [--created-before WHEN] [--created-after WHEN] [--limit N] [--json]
     waylay-jobs get TYPE ID [--json]
-    waylay-jobs events [--type T] [--id ID] [--children] [--json]
+    waylay-jobs events [--type T [--id ID [--children]]] [--json]
     waylay-jobs wait JOB | TYPE ID | HREF [--timeout SECONDS] [--children] [--json]
     waylay-jobs configure [--profile NAME] [--gateway URL]   # save an API key as a profile
 
@@ -224,12 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         "else until Ctrl-C).",
         _cmd_events,
     )
-    sub.add_argument("--type", metavar="TYPE", help="only jobs of this type")
+    sub.add_argument("--type", metavar="TYPE", help="only jobs of this type (required with --id)")
     sub.add_argument(
         "--id",
         metavar="ID",
-        help="only this job (checked first: an unknown id exits 4; without --type its type "
-        "is found as wait finds it); the stream ends when the job ends",
+        help="only this job, with --type (checked first: an unknown job exits 4); the stream "
+        "ends when the job ends",
     )
     sub.add_argument(
         "--children", action="store_true", help="with --id (required): its child jobs too"
@@ -349,20 +349,19 @@ def _cmd_events(options: argparse.Namespace, io: _Streams) -> int:
             "expected --children together with --id (it adds that job's child jobs), "
             "got --children without --id"
         )
+    if options.id is not None and options.type is None:
+        raise InvalidArgument(
+            "expected --type with --id (a job id is unique only within its job type), "
+            "got --id without --type"
+        )
     render = event_json if options.json else event_line
     with JobsClient.from_credentials(resolve_credentials(options)) as client:
-        job_type = options.type
         if options.id is not None:
             # The server acknowledges any id, then sends keep-alives forever for one it does
             # not know: ask for the job first, so an unknown one gets its 404 as `wait` does.
-            if job_type is None:
-                from ._wait import resolve_job
-
-                job_type = resolve_job(client, options.id).type
-            else:
-                client.get(job_type, options.id)
+            client.get(options.type, options.id)
         with client.events(
-            type=job_type, id=options.id, children=True if options.children else None
+            type=options.type, id=options.id, children=True if options.children else None
         ) as stream:
             for event in stream:
                 _print(io.out, render(event))
