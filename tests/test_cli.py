@@ -158,7 +158,9 @@ def test_list_help_offers_only_the_types_the_list_filter_accepts(env: dict[str, 
 def test_missing_credentials_exit_3(registry: FakeRegistry, env: dict[str, str]) -> None:
     result = run("--gateway", registry.url, "list", env=env)
     assert result.returncode == 3
-    assert_one_error_line(result, "no credentials", "WAYLAY_TOKEN", "--no-auth")
+    assert_one_error_line(
+        result, "no credentials", "WAYLAY_TOKEN", "--no-auth", "waylay-jobs configure"
+    )
     assert registry.requests == []  # nothing was sent
 
 
