@@ -434,6 +434,7 @@ def test_demo_runs_its_sections(env: dict[str, str]) -> None:
     assert re.search(r"  completed +build job", result.stdout)  # events stopped after the child
     assert "state      completed" in result.stdout  # wait printed the finished parent
     assert "child deploy job" in result.stderr  # wait --children logged the other child
+    assert "`waylay-jobs configure` saves one" in result.stdout  # the way to a real gateway
 
 
 def test_the_command_still_prints_the_librarys_warnings(
