@@ -249,6 +249,124 @@ def test_verbose_adds_the_traceback(registry: FakeRegistry, env: dict[str, str])
     assert len(error_lines(result.stderr)) == 1
 
 
+def test_the_command_still_prints_the_librarys_warnings(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    # The package's NullHandler keeps scripts quiet; the command has a handler of its own.
+    registry = make_fake_registry(
+        faults=Faults(endpoint="list", status=503, retry_after="0", times=1)
+    )
+    result = run(*on(registry, "list"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\d\d:\d\d:\d\d retrying a GET .* after status 503$", result.stderr, re.M)
+
+
+# -- configure ------------------------------------------------------------------------------------
+
+KEY, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+
+
+def profile_file(env: Mapping[str, str], name: str) -> Path:
+    return Path(env["XDG_CONFIG_HOME"]) / "Waylay" / "python_sdk" / f".profile.{name}.json"
+
+
+def test_configure_checks_the_key_then_saves_an_owner_only_sdk_profile(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
+    answers = f"{registry.url}\n{KEY}\n{SECRET}\n"
+    result = run("configure", "--profile", "work", env=env, input=answers)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert [(r.method, r.path) for r in registry.requests] == [("POST", "/accounts/v1/tokens")]
+    path = profile_file(env, "work")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text(encoding="utf-8")) == {  # the official SDK's keys only
+        "credentials": {
+            "type": "client_credentials",
+            "api_key": KEY,
+            "api_secret": SECRET,
+            "gateway_url": registry.url,
+            "accounts_url": None,
+        },
+        "profile": "work",
+        "settings": {},
+    }
+    assert f"Saved {path}" in result.stdout
+    listed = run("--profile", "work", "list", env=env)  # the saved profile is what is read
+    assert listed.returncode == 0, listed.stderr
+    assert (registry.requests[-1].header("Authorization") or "").startswith("Bearer ")
+
+
+def test_configure_saves_nothing_when_the_key_is_refused(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
+    answers = f"{registry.url}\n{KEY}\nnot-the-secret\n"
+    result = run("configure", env=env, input=answers)
+    assert result.returncode == 4
+    assert_one_error_line(result, "/accounts/v1/tokens", "got 401")
+    assert "not-the-secret" not in result.stdout + result.stderr
+    assert not profile_file(env, "_default_").exists()
+
+
+def test_configure_with_the_end_of_the_input_is_a_usage_error(env: dict[str, str]) -> None:
+    result = run("configure", "--gateway", "http://127.0.0.1:9", env=env, input="only-a-key\n")
+    assert result.returncode == 3
+    assert_one_error_line(result, "expected an answer to 'API secret:', got the end of the input")
+    assert not profile_file(env, "_default_").exists()
+
+
+@POSIX
+def test_configure_reads_the_secret_without_echo_on_a_terminal(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [*COMMAND, "configure", "--gateway", registry.url],
+            stdin=terminal,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # then the terminal below becomes its /dev/tty
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        ) as process:
+            os.close(terminal)
+            terminal = -1
+            shown = _read_until(controller, b"API key: ")
+            os.write(controller, f"{KEY}\n".encode())
+            shown += _read_until(controller, b"API secret: ")  # getpass has turned echo off
+            os.write(controller, f"{SECRET}\n".encode())
+            shown += _read_until_closed(controller)
+            stderr = process.communicate(timeout=20)[1]
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode == 0, stderr
+    assert KEY.encode() in shown  # typed answers are echoed as usual...
+    assert SECRET.encode() not in shown  # ...but not the secret
+    assert b"The key works." in shown
+    assert json.loads(profile_file(env, "_default_").read_text())["credentials"]["api_secret"] == (
+        SECRET
+    )
+
+
+def _read_until(fd: int, marker: bytes) -> bytes:
+    seen = b""
+    while marker not in seen:
+        chunk = os.read(fd, 4096)
+        assert chunk, f"expected {marker!r}, got the end of the output after {seen!r}"
+        seen += chunk
+    return seen
+
+
 # -- signals, pipes, terminals --------------------------------------------------------------------
 
 
@@ -432,124 +550,6 @@ def test_demo_runs_its_sections(env: dict[str, str]) -> None:
     headings = [line for line in result.stdout.splitlines() if line.startswith("== ")]
     assert [h.split()[2].rstrip(":") for h in headings] == ["list", "get", "events", "wait"]
     assert re.search(r"  completed +build job", result.stdout)  # events stopped after the child
+    assert "`waylay-jobs configure` saves one" in result.stdout  # the way to a real gateway
     assert "state      completed" in result.stdout  # wait printed the finished parent
     assert "child deploy job" in result.stderr  # wait --children logged the other child
-    assert "`waylay-jobs configure` saves one" in result.stdout  # the way to a real gateway
-
-
-def test_the_command_still_prints_the_librarys_warnings(
-    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
-) -> None:
-    # The package's NullHandler keeps scripts quiet; the command has a handler of its own.
-    registry = make_fake_registry(
-        faults=Faults(endpoint="list", status=503, retry_after="0", times=1)
-    )
-    result = run(*on(registry, "list"), env=env)
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"^\d\d:\d\d:\d\d retrying a GET .* after status 503$", result.stderr, re.M)
-
-
-# -- configure ------------------------------------------------------------------------------------
-
-KEY, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
-
-
-def profile_file(env: Mapping[str, str], name: str) -> Path:
-    return Path(env["XDG_CONFIG_HOME"]) / "Waylay" / "python_sdk" / f".profile.{name}.json"
-
-
-def test_configure_checks_the_key_then_saves_an_owner_only_sdk_profile(
-    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
-) -> None:
-    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
-    answers = f"{registry.url}\n{KEY}\n{SECRET}\n"
-    result = run("configure", "--profile", "work", env=env, input=answers)
-    assert result.returncode == 0, result.stderr
-    assert SECRET not in result.stdout + result.stderr
-    assert [(r.method, r.path) for r in registry.requests] == [("POST", "/accounts/v1/tokens")]
-    path = profile_file(env, "work")
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert json.loads(path.read_text(encoding="utf-8")) == {  # the official SDK's keys only
-        "credentials": {
-            "type": "client_credentials",
-            "api_key": KEY,
-            "api_secret": SECRET,
-            "gateway_url": registry.url,
-            "accounts_url": None,
-        },
-        "profile": "work",
-        "settings": {},
-    }
-    assert f"Saved {path}" in result.stdout
-    listed = run("--profile", "work", "list", env=env)  # the saved profile is what is read
-    assert listed.returncode == 0, listed.stderr
-    assert (registry.requests[-1].header("Authorization") or "").startswith("Bearer ")
-
-
-def test_configure_saves_nothing_when_the_key_is_refused(
-    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
-) -> None:
-    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
-    answers = f"{registry.url}\n{KEY}\nnot-the-secret\n"
-    result = run("configure", env=env, input=answers)
-    assert result.returncode == 4
-    assert_one_error_line(result, "/accounts/v1/tokens", "got 401")
-    assert "not-the-secret" not in result.stdout + result.stderr
-    assert not profile_file(env, "_default_").exists()
-
-
-def test_configure_with_the_end_of_the_input_is_a_usage_error(env: dict[str, str]) -> None:
-    result = run("configure", "--gateway", "http://127.0.0.1:9", env=env, input="only-a-key\n")
-    assert result.returncode == 3
-    assert_one_error_line(result, "expected an answer to 'API secret:', got the end of the input")
-    assert not profile_file(env, "_default_").exists()
-
-
-@POSIX
-def test_configure_reads_the_secret_without_echo_on_a_terminal(
-    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
-) -> None:
-    import fcntl
-    import pty
-    import termios
-
-    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
-    controller, terminal = pty.openpty()
-    try:
-        with subprocess.Popen(
-            [*COMMAND, "configure", "--gateway", registry.url],
-            stdin=terminal,
-            stdout=terminal,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # then the terminal below becomes its /dev/tty
-            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-        ) as process:
-            os.close(terminal)
-            terminal = -1
-            shown = _read_until(controller, b"API key: ")
-            os.write(controller, f"{KEY}\n".encode())
-            shown += _read_until(controller, b"API secret: ")  # getpass has turned echo off
-            os.write(controller, f"{SECRET}\n".encode())
-            shown += _read_until_closed(controller)
-            stderr = process.communicate(timeout=20)[1]
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
-    assert process.returncode == 0, stderr
-    assert KEY.encode() in shown  # typed answers are echoed as usual...
-    assert SECRET.encode() not in shown  # ...but not the secret
-    assert b"The key works." in shown
-    assert json.loads(profile_file(env, "_default_").read_text())["credentials"]["api_secret"] == (
-        SECRET
-    )
-
-
-def _read_until(fd: int, marker: bytes) -> bytes:
-    seen = b""
-    while marker not in seen:
-        chunk = os.read(fd, 4096)
-        assert chunk, f"expected {marker!r}, got the end of the output after {seen!r}"
-        seen += chunk
-    return seen
