@@ -16,7 +16,12 @@ if __name__ == "__main__":  # dag.test() needs a migrated database, and this fil
     os.environ.update(AIRFLOW_HOME=home.name, AIRFLOW__CORE__LOAD_EXAMPLES="False")
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent)
 
-from airflow.sdk import dag, task
+try:
+    from airflow.sdk import dag, task
+except ModuleNotFoundError as missing:
+    if missing.name not in ("airflow", "airflow.sdk"):
+        raise  # a broken installation: its own traceback says more
+    sys.exit("examples/airflow_dag.py needs Apache Airflow 3: pip install 'waylay-jobs[airflow]'")
 
 from waylay_jobs.airflow import WaylayJobSensor, job_summary, wait_for_job
 

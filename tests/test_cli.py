@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Callable
+from urllib.parse import quote
 
 import pytest
 
@@ -41,10 +42,15 @@ def registry(fake_registry: FakeRegistry) -> Iterator[FakeRegistry]:
 
 
 def run(
-    *args: str, env: Mapping[str, str], timeout: float = 30
+    *args: str, env: Mapping[str, str], timeout: float = 30, input: str = ""
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], capture_output=True, text=True, env=dict(env), timeout=timeout
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=timeout,
+        input=input,
     )
 
 
@@ -125,10 +131,37 @@ def test_usage_errors_are_one_line_and_exit_3(
     assert_one_error_line(result, text)
 
 
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["get", "frob", "x"], "params/type must be one of build, deploy"),
+        (["list", "--type", "cleanup"], "querystring/type must be one of build, deploy"),
+        (["events", "--type", "frob"], "querystring/type must be one of build, deploy"),
+    ],
+)
+def test_a_value_the_server_refuses_is_a_usage_error_with_its_text(
+    args: list[str], text: str, registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    result = run(*on(registry, *args), env=env)
+    assert result.returncode == 3
+    assert_one_error_line(result, "got 400", text)
+
+
+def test_list_help_offers_only_the_types_the_list_filter_accepts(env: dict[str, str]) -> None:
+    result = run("list", "--help", env={**env, "COLUMNS": "200"})
+    assert result.returncode == 0
+    offered = re.search(r"job type, repeatable or comma-separated: ([a-z, \n]+)", result.stdout)
+    assert offered is not None, result.stdout
+    names = offered.group(1).replace("\n", " ").replace(",", " ").split()
+    assert names == ["build", "deploy", "verify", "undeploy", "scale", "batch", "notify"]
+
+
 def test_missing_credentials_exit_3(registry: FakeRegistry, env: dict[str, str]) -> None:
     result = run("--gateway", registry.url, "list", env=env)
     assert result.returncode == 3
-    assert_one_error_line(result, "no credentials", "WAYLAY_TOKEN", "--no-auth")
+    assert_one_error_line(
+        result, "no credentials", "WAYLAY_TOKEN", "--no-auth", "waylay-jobs configure"
+    )
     assert registry.requests == []  # nothing was sent
 
 
@@ -140,6 +173,56 @@ def test_unknown_job_gets_the_servers_404_and_exit_4(
     assert (got.returncode, waited.returncode) == (4, 4)
     assert_one_error_line(got, "404", "Job build/no-such-job not found")
     assert_one_error_line(waited, "no job with id 'no-such-job'")
+
+
+def test_events_for_an_unknown_job_get_the_404_instead_of_keep_alives(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    result = run(*on(registry, "events", "--type", "build", "--id", "nope"), env=env)
+    assert result.returncode == 4
+    assert result.stdout == ""  # not even the ack: nothing was subscribed
+    assert_one_error_line(result, "404", "Job build/nope not found")
+    assert not [r for r in registry.requests if r.path.endswith("/events")]
+
+
+def test_events_for_a_known_job_check_it_then_follow_it_to_the_end(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    job_id = registry.add_job("deploy", "success", start="subscribe")
+    result = run(*on(registry, "events", "--type", "deploy", "--id", job_id), env=env)
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[1] for line in result.stdout.splitlines()]
+    assert names == ["ack", "waiting", "active", "completed", "close"]
+    assert [r.path for r in registry.requests] == [
+        f"/registry/v2/jobs/deploy/{quote(job_id, safe='')}",  # the check...
+        "/registry/v2/jobs/events",  # ...then the subscription
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--children"], "expected --children together with --id"),
+        (["--type", "build", "--children"], "expected --children together with --id"),
+        (["--id", "x"], "expected --type with --id"),
+    ],
+)
+def test_events_filters_that_cannot_end_well_are_usage_errors(
+    args: list[str], text: str, registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    result = run(*on(registry, "events", *args), env=env)
+    assert result.returncode == 3
+    assert_one_error_line(result, text)
+    assert registry.requests == []
+
+
+def test_https_to_a_plain_http_gateway_says_to_use_http(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    host = registry.url.split("://", 1)[1]  # the documented bare host gets https://
+    result = run("--gateway", host, "--no-auth", "list", env=env)
+    assert result.returncode == 4
+    assert_one_error_line(result, "SSLError", f"is the gateway plain HTTP? use http://{host}")
 
 
 def test_refused_credentials_exit_4(
@@ -165,6 +248,124 @@ def test_verbose_adds_the_traceback(registry: FakeRegistry, env: dict[str, str])
     assert "Traceback" in result.stderr
     assert "NotFoundError" in result.stderr
     assert len(error_lines(result.stderr)) == 1
+
+
+def test_the_command_still_prints_the_librarys_warnings(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    # The package's NullHandler keeps scripts quiet; the command has a handler of its own.
+    registry = make_fake_registry(
+        faults=Faults(endpoint="list", status=503, retry_after="0", times=1)
+    )
+    result = run(*on(registry, "list"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\d\d:\d\d:\d\d retrying a GET .* after status 503$", result.stderr, re.M)
+
+
+# -- configure ------------------------------------------------------------------------------------
+
+KEY, SECRET = "0123456789abcdef01234567", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+
+
+def profile_file(env: Mapping[str, str], name: str) -> Path:
+    return Path(env["XDG_CONFIG_HOME"]) / "Waylay" / "python_sdk" / f".profile.{name}.json"
+
+
+def test_configure_checks_the_key_then_saves_an_owner_only_sdk_profile(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
+    answers = f"{registry.url}\n{KEY}\n{SECRET}\n"
+    result = run("configure", "--profile", "work", env=env, input=answers)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert [(r.method, r.path) for r in registry.requests] == [("POST", "/accounts/v1/tokens")]
+    path = profile_file(env, "work")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text(encoding="utf-8")) == {  # the official SDK's keys only
+        "credentials": {
+            "type": "client_credentials",
+            "api_key": KEY,
+            "api_secret": SECRET,
+            "gateway_url": registry.url,
+            "accounts_url": None,
+        },
+        "profile": "work",
+        "settings": {},
+    }
+    assert f"Saved {path}" in result.stdout
+    listed = run("--profile", "work", "list", env=env)  # the saved profile is what is read
+    assert listed.returncode == 0, listed.stderr
+    assert (registry.requests[-1].header("Authorization") or "").startswith("Bearer ")
+
+
+def test_configure_saves_nothing_when_the_key_is_refused(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
+    answers = f"{registry.url}\n{KEY}\nnot-the-secret\n"
+    result = run("configure", env=env, input=answers)
+    assert result.returncode == 4
+    assert_one_error_line(result, "/accounts/v1/tokens", "got 401")
+    assert "not-the-secret" not in result.stdout + result.stderr
+    assert not profile_file(env, "_default_").exists()
+
+
+def test_configure_with_the_end_of_the_input_is_a_usage_error(env: dict[str, str]) -> None:
+    result = run("configure", "--gateway", "http://127.0.0.1:9", env=env, input="only-a-key\n")
+    assert result.returncode == 3
+    assert_one_error_line(result, "expected an answer to 'API secret:', got the end of the input")
+    assert not profile_file(env, "_default_").exists()
+
+
+@POSIX
+def test_configure_reads_the_secret_without_echo_on_a_terminal(
+    make_fake_registry: Callable[..., FakeRegistry], env: dict[str, str]
+) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    registry = make_fake_registry(api_key=KEY, api_secret=SECRET)
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [*COMMAND, "configure", "--gateway", registry.url],
+            stdin=terminal,
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # then the terminal below becomes its /dev/tty
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        ) as process:
+            os.close(terminal)
+            terminal = -1
+            shown = _read_until(controller, b"API key: ")
+            os.write(controller, f"{KEY}\n".encode())
+            shown += _read_until(controller, b"API secret: ")  # getpass has turned echo off
+            os.write(controller, f"{SECRET}\n".encode())
+            shown += _read_until_closed(controller)
+            stderr = process.communicate(timeout=20)[1]
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode == 0, stderr
+    assert KEY.encode() in shown  # typed answers are echoed as usual...
+    assert SECRET.encode() not in shown  # ...but not the secret
+    assert b"The key works." in shown
+    assert json.loads(profile_file(env, "_default_").read_text())["credentials"]["api_secret"] == (
+        SECRET
+    )
+
+
+def _read_until(fd: int, marker: bytes) -> bytes:
+    seen = b""
+    while marker not in seen:
+        chunk = os.read(fd, 4096)
+        assert chunk, f"expected {marker!r}, got the end of the output after {seen!r}"
+        seen += chunk
+    return seen
 
 
 # -- signals, pipes, terminals --------------------------------------------------------------------
@@ -271,6 +472,38 @@ def test_wait_draws_a_live_line_on_a_terminal(registry: FakeRegistry, env: dict[
     assert stdout.startswith(f"build job {job_id}\n".encode())
 
 
+@POSIX
+def test_the_live_line_ends_with_the_final_progress(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    import pty
+
+    job_id = registry.add_job("build", "manual")
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [*COMMAND, *on(registry, "wait", "build", job_id)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env={**env, "TERM": "xterm"},
+        ) as process:
+            os.close(terminal)
+            terminal = -1
+            # The line has read the progress of the waiting job (0) before the job ends.
+            drawn = _read_until(controller, b"waiting  0%")
+            registry.transition("build", job_id, "active", final=False)
+            registry.transition("build", job_id, "completed")
+            drawn += _read_until_closed(controller)
+            process.communicate(timeout=20)
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode == 0
+    last_frame = drawn.split(b"\r")[-2]  # the status line as it was before its final erase
+    assert re.search(rb"build job \S+  completed  100%  ", last_frame), last_frame
+
+
 def _read_until_closed(fd: int) -> bytes:
     chunks = []
     while True:
@@ -284,12 +517,41 @@ def _read_until_closed(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def test_speed_means_seconds_per_job_step_in_the_demo_and_the_fake_registry(
+    env: dict[str, str],
+) -> None:
+    wide = {**env, "COLUMNS": "200"}
+    demo = run("demo", "--help", env=wide)
+    fake = subprocess.run(
+        [sys.executable, "-m", "waylay_jobs.testing", "--help"],
+        capture_output=True,
+        text=True,
+        env=wide,
+        timeout=30,
+    )
+    refused = subprocess.run(
+        [sys.executable, "-m", "waylay_jobs.testing", "--speed", "0"],
+        capture_output=True,
+        text=True,
+        env=wide,
+        timeout=30,
+    )
+    assert (demo.returncode, fake.returncode) == (0, 0)
+    assert re.search(r"--speed SECONDS +real seconds per job step \(default 1\.25;", demo.stdout)
+    assert re.search(r"--speed SECONDS +real seconds per job step \(default 1;", fake.stdout)
+    assert "``" not in fake.stdout  # plain text, not reStructuredText
+    assert "Run a local fake Waylay registry on 127.0.0.1" in fake.stdout
+    assert refused.returncode == 2
+    assert "argument --speed: expected a number of seconds > 0, got '0'" in refused.stderr
+
+
 def test_demo_runs_its_sections(env: dict[str, str]) -> None:
     result = run("demo", "--speed", "0.01", env=env)
     assert result.returncode == 0, result.stderr
     headings = [line for line in result.stdout.splitlines() if line.startswith("== ")]
     assert [h.split()[2].rstrip(":") for h in headings] == ["list", "get", "events", "wait"]
     assert re.search(r"  completed +build job", result.stdout)  # events stopped after the child
+    assert "`waylay-jobs configure` saves one" in result.stdout  # the way to a real gateway
     assert "state      completed" in result.stdout  # wait printed the finished parent
     assert "child deploy job" in result.stderr  # wait --children logged the other child
 

@@ -16,13 +16,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
 
 from waylay_jobs import (
     AckEvent,
     ApiError,
+    AuthError,
     ConfigError,
     InvalidArgument,
     JobEvent,
@@ -157,7 +158,7 @@ def test_list_sends_every_filter(registry: FakeRegistry, run: Callable[..., Resu
         (["events", "--bogus"], "unrecognized arguments: --bogus"),
         (["--token", "t", "--no-auth", "list"], "expected one of --token, --profile and --no-auth"),
         (["list", "--token", " "], "expected --token to be a token"),
-        (["events", "--no-auth", "--id", " "], "expected id to be a non-empty job id"),
+        (["events", "--no-auth", "--type", "build", "--id", " "], "expected id to be a non-empty"),
     ],
 )
 def test_usage_errors_exit_3(args: list[str], text: str, run: Callable[..., Result]) -> None:
@@ -220,6 +221,25 @@ def test_events_json_is_one_wire_object_per_line(
     failed = documents[3]["data"]
     assert failed["job"] == {"type": "build", "id": job_id}
     assert failed["data"]["failedReason"] == "npm ERR!"
+
+
+def test_events_check_the_job_before_subscribing(
+    registry: FakeRegistry, run: Callable[..., Result]
+) -> None:
+    job_id = registry.add_job("scale", "finished")
+    found = run(*on(registry, "events", "--type", "scale", "--id", job_id))
+    unknown = run(*on(registry, "events", "--type", "build", "--id", "nope"))
+    children = run(*on(registry, "events", "--children"))
+    untyped = run(*on(registry, "events", "--id", job_id))
+    assert found.code == 0
+    assert [line.split()[1] for line in found.out.splitlines()] == ["ack", "close"]
+    assert (unknown.code, unknown.out) == (4, "")
+    assert "Job build/nope not found" in unknown.errors[0]
+    assert (children.code, untyped.code) == (3, 3)
+    assert "got --children without --id" in children.errors[0]
+    assert "got --id without --type" in untyped.errors[0]
+    subscriptions = [r.query for r in registry.requests if r.path.endswith("/events")]
+    assert subscriptions == [f"type=scale&id={quote(job_id, safe='')}"]
 
 
 def test_event_lines_show_the_reason_and_the_retry_time() -> None:
@@ -288,6 +308,8 @@ def test_the_demo_in_process(run: Callable[..., Result]) -> None:
         (InvalidArgument("x"), 3),
         (ConfigError("x"), 3),
         (ApiError("x", status_code=500), 4),
+        (ApiError("x", status_code=400), 3),  # the server refused a value
+        (AuthError("x", status_code=400), 4),  # the token request: not a typed value
         (TransportError("x"), 4),
     ],
 )
@@ -371,6 +393,95 @@ def test_api_key_from_the_environment(
     assert result.code == 0, result.err
     assert "secret-value" not in result.out + result.err
     assert [r.path for r in registry.requests] == ["/accounts/v1/tokens", "/registry/v2/jobs/"]
+
+
+# -- configure -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "gateway"),
+    [
+        ("", "https://api.waylay.io"),
+        (" API ", "https://api.waylay.io"),
+        ("enterprise", "https://api.waylay.io"),
+        ("io", "https://api-io.waylay.io"),
+        ("accounts-api-aws.waylay.io", "https://api-aws.waylay.io"),
+        ("api.example.com/", "https://api.example.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_configure_reads_the_gateway_answer_as_the_sdk_does(answer: str, gateway: str) -> None:
+    from waylay_jobs._cli_configure import gateway_url_for
+
+    assert gateway_url_for(answer) == gateway
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stdin_kind", ["pipe", "terminal"])
+def test_configure_in_process(
+    stdin_kind: str,
+    make_fake_registry: Callable[..., FakeRegistry],
+    run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    home: Path,
+) -> None:
+    import getpass
+
+    registry = make_fake_registry(api_key="key", api_secret="secret-value")
+    asked: list[str] = []
+
+    def fake_getpass(prompt: str = "Password: ", stream: Any = None) -> str:
+        asked.append(prompt)
+        return "secret-value"
+
+    monkeypatch.setattr(getpass, "getpass", fake_getpass)
+    if stdin_kind == "pipe":
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{registry.url}\nkey\nsecret-value\n"))
+    else:
+        monkeypatch.setattr("sys.stdin", _Terminal(f"{registry.url}\nkey\n"))
+    save_profile("ci", token="old", gateway_url=None)
+    result = run("configure", "--profile", "ci")
+    assert result.code == 0, result.err
+    assert asked == ([] if stdin_kind == "pipe" else ["API secret: "])
+    assert "That profile exists: it is replaced" in result.out
+    assert "Try: waylay-jobs --profile ci list --limit 5" in result.out
+    assert "secret-value" not in result.out + result.err
+    saved = json.loads(
+        (home / "config" / "Waylay" / "python_sdk" / ".profile.ci.json").read_text()
+    )["credentials"]
+    assert (saved["api_key"], saved["api_secret"], saved["gateway_url"]) == (
+        "key",
+        "secret-value",
+        registry.url,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "answers", "message"),
+    [
+        (["--token", "t"], "", "expected configure with --profile and --gateway only"),
+        (["--no-auth"], "", "expected configure with --profile and --gateway only"),
+        (["--gateway", "http://127.0.0.1:9"], "\nsecret\n", "expected an API key, got an empty"),
+        (["--gateway", "http://127.0.0.1:9"], "key\n\n", "expected an API secret, got an empty"),
+        ([], "", "expected an answer to 'Gateway [https://api.waylay.io]:', got the end"),
+    ],
+)
+def test_configure_refuses_before_sending_anything(
+    args: list[str],
+    answers: str,
+    message: str,
+    run: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(answers))
+    result = run("configure", *args)
+    assert result.code == 3
+    assert len(result.errors) == 1
+    assert message in result.errors[0]
 
 
 # -- the live line -------------------------------------------------------------------------------

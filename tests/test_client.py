@@ -12,10 +12,11 @@ import pytest
 import requests
 import responses
 
-from waylay_jobs import ConfigError, InvalidArgument, JobsError, NotFoundError
+from waylay_jobs import ConfigError, InvalidArgument, JobsError, NotFoundError, TransportError
 from waylay_jobs._client import JobsClient, select
 from waylay_jobs._http import USER_AGENT
 from waylay_jobs._models import JobType
+from waylay_jobs.testing import FakeRegistry
 
 DATA = Path(__file__).parent / "data" / "examples"
 GATEWAY = "https://gw.example"
@@ -404,3 +405,17 @@ def test_from_env(
 def test_from_env_with_nothing(api: responses.RequestsMock, config_dir: Path) -> None:
     with pytest.raises(ConfigError, match="WAYLAY_TOKEN"):
         JobsClient.from_env()
+
+
+@pytest.mark.parametrize("credentials", [{"token": "t"}, {"api_key": "k", "api_secret": "s"}])
+def test_https_to_a_plain_http_server_suggests_http(
+    fake_registry: FakeRegistry, credentials: dict[str, str]
+) -> None:
+    host = fake_registry.url.removeprefix("http://")
+    client = JobsClient(host, retries=0, **credentials)  # https:// is added
+    with client, pytest.raises(TransportError) as info:
+        client.list()
+    message = str(info.value)
+    assert "WRONG_VERSION_NUMBER" in message or "RECORD_LAYER_FAILURE" in message
+    assert message.endswith(f"; is the gateway plain HTTP? use http://{host}")
+    assert fake_registry.errors == []

@@ -5,9 +5,11 @@ Everything public is imported from here::
     from waylay_jobs import JobsClient, JobFailed, WaitTimeout, ApiError
 """
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._client import JobsClient
+from ._config import Credentials, save_profile
 from ._exceptions import (
     ApiError,
     AuthError,
@@ -27,6 +29,10 @@ from ._exceptions import (
     WaitTimeout,
 )
 from ._version import __version__
+
+# As requests and urllib3 do: a script that never configured logging gets none of the
+# library's records on stderr (Python's last-resort handler prints WARNINGs otherwise).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from ._events import EventStream
@@ -94,6 +100,7 @@ __all__ = [
     "CloseEvent",
     "CompletedEventData",
     "ConfigError",
+    "Credentials",
     "DecodeError",
     "DelayedEventData",
     "DeployArgs",
@@ -144,6 +151,7 @@ __all__ = [
     "WaitCancelled",
     "WaitTimeout",
     "WaitingEventData",
+    "save_profile",
     "__version__",
 ]
 

@@ -33,6 +33,7 @@ from ._http import (
     connect_failed,
     media_type,
     normalize_gateway_url,
+    plain_http_hint,
 )
 from ._policy import current_deadline, parse_retry_after
 
@@ -234,7 +235,7 @@ class ApiKeyAuth(RenewableAuth):
             )
         except requests.RequestException as exc:
             raise TransportError(
-                f"{what}: expected a token, got {type(exc).__name__}: {exc}",
+                f"{what}: expected a token, got {type(exc).__name__}: {exc}" + plain_http_hint(exc),
                 connect_failed=connect_failed(exc),
             ) from exc
         with response:

@@ -81,7 +81,7 @@ def run_demo(
     _say(out, f"\nDone in {elapsed:.1f}s. To try the commands on a registry that")
     _say(out, "keeps running: `python -m waylay_jobs.testing`. For your own gateway: set")
     _say(out, "WAYLAY_GATEWAY_URL and WAYLAY_TOKEN (or WAYLAY_API_KEY and WAYLAY_API_SECRET),")
-    _say(out, "or use a Waylay SDK profile (--profile NAME).")
+    _say(out, "or use a Waylay SDK profile (--profile NAME; `waylay-jobs configure` saves one).")
     return 0
 
 

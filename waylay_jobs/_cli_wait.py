@@ -227,9 +227,11 @@ def run_wait(
             )
             final = wait_for(client.transport, target, options, deadline=deadline)
         except JobFailed as exc:
+            _finish(line, exc.job)
             _stop(line, handler)
             _print_job(exc.job, as_json, out)
             raise
+        _finish(line, final)
     finally:
         _stop(line, handler)
         if poll_client is not None:
@@ -248,6 +250,12 @@ def _poller(client: JobsClient, job_type: str, job_id: str) -> Callable[[], Opti
             return None
 
     return poll
+
+
+def _finish(line: Optional[LiveLine], final: JobResponse) -> None:
+    # The last frame shows the final job: its progress was last read while it still ran.
+    if line is not None:
+        line.update(final)
 
 
 def _stop(line: Optional[LiveLine], handler: Optional[CliLogHandler]) -> None:

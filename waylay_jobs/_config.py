@@ -119,8 +119,9 @@ def load_profile(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(
-            f"profile {name!r} not found: expected the file {path}. Create it with the Waylay "
-            "SDK (WaylayClient.from_profile() asks and saves) or waylay_jobs.save_profile(), "
+            f"profile {name!r} not found: expected the file {path}. Create it with "
+            "'waylay-jobs configure', waylay_jobs.save_profile() or the Waylay SDK "
+            "(WaylayClient.from_profile() asks and saves), "
             "or use WAYLAY_TOKEN or WAYLAY_API_KEY/WAYLAY_API_SECRET"
         ) from exc
     except OSError as exc:

@@ -330,7 +330,8 @@ class Transport:
                 return self.session.send(prepared, timeout=pair, allow_redirects=True, **settings)
         except requests.RequestException as exc:
             raise TransportError(
-                f"GET {path}: expected a response, got {type(exc).__name__}: {exc}",
+                f"GET {path}: expected a response, got {type(exc).__name__}: {exc}"
+                + plain_http_hint(exc),
                 connect_failed=connect_failed(exc),
             ) from exc
 
@@ -500,3 +501,17 @@ def error_from_response(
     else:
         cls = ApiError
     return cls(message, status_code=status, error=error, data=data, response=response)
+
+
+def plain_http_hint(exc: BaseException) -> str:
+    """``"; is the gateway plain HTTP? use http://HOST:PORT"`` when a TLS handshake was
+    answered by a server that speaks no TLS (``https://`` is added to a bare host), else ``""``.
+    """
+    text = str(exc).upper()
+    # OpenSSL's reasons for a first answer that is not a TLS record (1.1/3.0, then 3.2+).
+    not_tls = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+    if not isinstance(exc, requests.exceptions.SSLError) or not any(m in text for m in not_tls):
+        return ""
+    url = getattr(getattr(exc, "request", None), "url", None) or ""
+    netloc = urlsplit(url).netloc
+    return f"; is the gateway plain HTTP? use http://{netloc or '...'}"

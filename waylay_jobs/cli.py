@@ -6,8 +6,9 @@ Commands (``waylay-jobs COMMAND --help`` for each)::
     waylay-jobs list [--type T] [--state S] [--function-type F]
                      [--created-before WHEN] [--created-after WHEN] [--limit N] [--json]
     waylay-jobs get TYPE ID [--json]
-    waylay-jobs events [--type T] [--id ID] [--children] [--json]
+    waylay-jobs events [--type T [--id ID [--children]]] [--json]
     waylay-jobs wait JOB | TYPE ID | HREF [--timeout SECONDS] [--children] [--json]
+    waylay-jobs configure [--profile NAME] [--gateway URL]   # save an API key as a profile
 
 Where to connect, first match wins: ``--token``, ``--profile NAME`` or ``--no-auth`` (no
 credentials: a local fake registry); else ``WAYLAY_TOKEN``, else ``WAYLAY_API_KEY`` with
@@ -21,9 +22,10 @@ Exit codes:
     0    success (``wait``: the job completed)
     1    the job failed (``wait``)
     2    the wait timed out (``wait --timeout``)
-    3    usage or configuration error: bad option or value, no usable credentials
-    4    API or connection error: an error status (404 unknown job, 401...), a refused
-         connection, a broken event stream
+    3    usage or configuration error: bad option or value (also one the server refuses
+         with 400, such as an unknown job type), no usable credentials
+    4    API or connection error: any other error status (404 unknown job, 401...), a
+         refused connection, a broken event stream
     130  interrupted (Ctrl-C)
     141  the output pipe was closed (``| head``), like any Unix tool; nothing is printed
 
@@ -54,7 +56,15 @@ from ._config import (
     load_profile,
     profile_path,
 )
-from ._exceptions import ConfigError, InvalidArgument, JobFailed, JobsError, WaitTimeout
+from ._exceptions import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    InvalidArgument,
+    JobFailed,
+    JobsError,
+    WaitTimeout,
+)
 from ._http import DEFAULT_GATEWAY_URL
 from ._query import encode_timestamp
 from ._version import __version__
@@ -73,9 +83,9 @@ _WHEN_HELP = (
     "a period (P1D, PT12H), an age (1d, 12h, 30m, 90s), "
     "a date-time (2024-05-01T10:00:00Z) or a date (2024-05-01)"
 )
+# The list filter takes every job type but cleanup (spec: JobTypeSchema); get takes all eight.
 _TYPE_HELP = (
-    "job type, repeatable or comma-separated: "
-    "build, deploy, verify, undeploy, scale, batch, cleanup, notify"
+    "job type, repeatable or comma-separated: build, deploy, verify, undeploy, scale, batch, notify"
 )
 _STATE_HELP = (
     "job state, repeatable: active, completed, failed, delayed, waiting, waiting-children, ..."
@@ -214,9 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
         "else until Ctrl-C).",
         _cmd_events,
     )
-    sub.add_argument("--type", metavar="TYPE", help="only jobs of this type")
-    sub.add_argument("--id", metavar="ID", help="only this job; the stream ends when it ends")
-    sub.add_argument("--children", action="store_true", help="with --id: its child jobs too")
+    sub.add_argument("--type", metavar="TYPE", help="only jobs of this type (required with --id)")
+    sub.add_argument(
+        "--id",
+        metavar="ID",
+        help="only this job, with --type (checked first: an unknown job exits 4); the stream "
+        "ends when the job ends",
+    )
+    sub.add_argument(
+        "--children", action="store_true", help="with --id (required): its child jobs too"
+    )
     sub.add_argument("--json", action="store_true", help="one JSON object per line")
 
     sub = command(
@@ -234,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("--children", action="store_true", help="also report child jobs")
     sub.add_argument("--json", action="store_true", help="print the final job as JSON")
+
+    sub = command(
+        "configure",
+        "Ask for the gateway, an API key and its secret (not echoed), check them with one "
+        "token request, and save them as a Waylay SDK profile readable by you only "
+        "(--profile NAME, default _default_; --gateway URL skips that question).",
+        _cmd_configure,
+    )
 
     sub = command(
         "demo",
@@ -288,7 +313,8 @@ def _check_something_configured(env: dict[str, str]) -> None:
     if not path.exists():
         raise ConfigError(
             "no credentials: expected WAYLAY_TOKEN, or WAYLAY_API_KEY and WAYLAY_API_SECRET, "
-            f"or a Waylay SDK profile (there is no {path}); or pass --token or --profile NAME, "
+            f"or a Waylay SDK profile (there is no {path}; 'waylay-jobs configure' writes one); "
+            "or pass --token or --profile NAME, "
             "or --no-auth for a gateway that needs none"
         )
 
@@ -318,15 +344,27 @@ def _cmd_get(options: argparse.Namespace, io: _Streams) -> int:
 
 
 def _cmd_events(options: argparse.Namespace, io: _Streams) -> int:
+    if options.children and options.id is None:
+        raise InvalidArgument(
+            "expected --children together with --id (it adds that job's child jobs), "
+            "got --children without --id"
+        )
+    if options.id is not None and options.type is None:
+        raise InvalidArgument(
+            "expected --type with --id (a job id is unique only within its job type), "
+            "got --id without --type"
+        )
     render = event_json if options.json else event_line
-    with (
-        JobsClient.from_credentials(resolve_credentials(options)) as client,
-        client.events(
+    with JobsClient.from_credentials(resolve_credentials(options)) as client:
+        if options.id is not None:
+            # The server acknowledges any id, then sends keep-alives forever for one it does
+            # not know: ask for the job first, so an unknown one gets its 404 as `wait` does.
+            client.get(options.type, options.id)
+        with client.events(
             type=options.type, id=options.id, children=True if options.children else None
-        ) as stream,
-    ):
-        for event in stream:
-            _print(io.out, render(event))
+        ) as stream:
+            for event in stream:
+                _print(io.out, render(event))
     return EXIT_OK
 
 
@@ -346,6 +384,17 @@ def _cmd_wait(options: argparse.Namespace, io: _Streams) -> int:
             live=_is_terminal(io.err),
             make_poll_client=lambda: JobsClient.from_credentials(credentials),
         )
+
+
+def _cmd_configure(options: argparse.Namespace, io: _Streams) -> int:
+    from ._cli_configure import run_configure
+
+    if options.token is not None or options.no_auth:
+        raise InvalidArgument(
+            "expected configure with --profile and --gateway only; it saves an API key and "
+            "secret, got --token or --no-auth"
+        )
+    return run_configure(options.profile, options.gateway, stdin=sys.stdin, out=io.out)
 
 
 def _cmd_demo(options: argparse.Namespace, io: _Streams) -> int:
@@ -419,6 +468,10 @@ def exit_code(exc: JobsError) -> int:
     if isinstance(exc, WaitTimeout):
         return EXIT_TIMEOUT
     if isinstance(exc, (InvalidArgument, ConfigError)):
+        return EXIT_USAGE
+    if isinstance(exc, ApiError) and not isinstance(exc, AuthError) and exc.status_code == 400:
+        # The server refused a value the user typed (a job type it does not know): a bad
+        # value like any other, even though only the server could tell.
         return EXIT_USAGE
     return EXIT_API
 

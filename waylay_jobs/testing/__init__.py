@@ -16,7 +16,9 @@ Start and stop::
 tokens=(), token_ttl=3600.0, faults=None, default_limit=10, max_limit=100, created_by=...)``
 
 * ``speed``: real seconds per nominal second. Script steps are nominally ``step`` seconds
-  (default 1), so ``speed=0.01`` plays them 100x faster; ``speed=1`` is watchable.
+  (default 1), so with the default step ``speed`` is the real seconds per job step, as in
+  ``waylay-jobs demo --speed`` and ``python -m waylay_jobs.testing --speed``: ``speed=0.01``
+  plays them 100x faster; ``speed=1`` is watchable.
 * ``keepalive_interval``: real seconds of silence after which a stream gets a ``keep-alive``.
 * Auth: with ``api_key``/``api_secret`` or ``tokens``, every jobs endpoint requires
   ``Authorization: Bearer <token>``; a token is valid if listed in ``tokens``, or issued by
@@ -93,8 +95,10 @@ timeout)`` (streams that got their ``ack``; raises ``TimeoutError``),
 ``reg.subscriptions``, ``reg.open_streams``, ``reg.errors`` (unexpected server exceptions;
 should stay empty), ``reg.issue_token(ttl=None)``, ``reg.revoke_tokens()``.
 
-Demo: ``python -m waylay_jobs.testing [--port N] [--speed 1.0] [--every 20]`` serves until
-Ctrl-C and keeps adding jobs to watch.
+Demo: ``python -m waylay_jobs.testing [--port N] [--speed SECONDS] [--every SECONDS]`` serves
+until Ctrl-C, keeps adding jobs to watch, and prints the lines to paste into another shell
+(``export WAYLAY_GATEWAY_URL=http://127.0.0.1:PORT`` and ``export WAYLAY_TOKEN=...``; the
+registry checks no token) so that ``waylay-jobs`` and the examples use it.
 
 Pytest: the ``fake_registry`` fixture (``speed=0.01``) and the ``make_fake_registry``
 factory live in :mod:`waylay_jobs.testing.pytest_plugin`.
