@@ -137,7 +137,9 @@ def test_subscribe_then_check_then_read_until_close_then_confirm() -> None:
     run.expect(Get)
     assert not run.waiter.keeps_stream  # the driver closes the stream now
     final = job("completed")
+    assert not run.waiter.over
     run.waiter.job_received(final)
+    assert run.waiter.over
     assert run.next() == Finish(final)
     assert run.next() == Finish(final)  # the outcome stays
 
@@ -169,6 +171,16 @@ def test_a_failed_job(raise_on_failure: bool) -> None:
     else:
         assert isinstance(action, Finish)
         assert action.job.job.state == "failed"
+
+
+def test_other_jobs_events_are_ignored_without_children(caplog: pytest.LogCaptureFixture) -> None:
+    run = Run()
+    caplog.set_level(logging.INFO, logger="waylay_jobs")
+    run.subscribe()
+    run.waiter.event_received(event("completed", "deploy", "someone-else"))
+    run.expect(Read)
+    assert run.waiter.last_state == "active"
+    assert not any("someone-else" in r.getMessage() for r in caplog.records)
 
 
 def test_on_event_sees_every_event_and_children_do_not_end_the_parent(
