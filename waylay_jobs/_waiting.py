@@ -257,6 +257,8 @@ class JobWaiter:
         phase = self.phase
         if phase is Phase.PROBE:
             return Get(self._probes[0], self.target.id)
+        if phase is Phase.PAUSE:  # a probe pauses too, before its type is known
+            return self._pause(now)
         assert self.target.type is not None
         if phase is Phase.SUBSCRIBE:
             read_timeout = self.deadline.cap(self.options.idle_timeout, now)
@@ -268,8 +270,6 @@ class JobWaiter:
             )
         if phase is Phase.READ:
             return READ
-        if phase is Phase.PAUSE:
-            return self._pause(now)
         return Get(self.target.type, self.target.id)
 
     def _pause(self, now: float) -> Action:
