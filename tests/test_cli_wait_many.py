@@ -1,0 +1,170 @@
+"""``waylay-jobs wait`` with several jobs, as a user runs it: a subprocess, one event stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from waylay_jobs._cli_wait import wait_designations
+from waylay_jobs.testing import FakeRegistry
+
+POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX terminals")
+COMMAND = [sys.executable, "-m", "waylay_jobs"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("WAYLAY_")}
+    clean.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), TERM="dumb")
+    return clean
+
+
+@pytest.fixture
+def registry(fake_registry: FakeRegistry) -> Iterator[FakeRegistry]:
+    yield fake_registry
+    assert fake_registry.errors == []
+
+
+def run(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args], capture_output=True, text=True, env=dict(env), timeout=30
+    )
+
+
+def on(registry: FakeRegistry, *args: str) -> list[str]:
+    return ["--gateway", registry.url, "--no-auth", *args]
+
+
+def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("waylay-jobs: error:")]
+
+
+def events_requests(registry: FakeRegistry) -> int:
+    return sum(1 for r in registry.requests if r.path.endswith("/jobs/events"))
+
+
+def test_type_id_pairs_ids_and_hrefs_mix_on_the_command_line() -> None:
+    href = "http://x/registry/v2/jobs/scale/s1"
+    assert wait_designations(["build", "b1", "abc", href, "deploy", "d1", "verify"]) == [
+        ("build", "b1"),
+        "abc",
+        href,
+        ("deploy", "d1"),
+        "verify",  # a type word with no id after it is taken as an id
+    ]
+
+
+def test_waits_for_every_job_over_one_stream_and_prints_them_in_order(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    a = registry.add_job("build", "success")
+    b = registry.add_job("deploy", "success")
+    c = registry.add_job("scale", "finished")
+    href = f"{registry.url}/registry/v2/jobs/scale/{c}"
+    result = run(*on(registry, "wait", "build", a, b, href), env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows == [
+        ["TYPE", "ID", "STATE", "REASON"],
+        ["build", a, "completed"],
+        ["deploy", b, "completed"],
+        ["scale", c, "completed"],
+    ]
+    assert f"build job {a} is completed" in result.stderr  # one log line per state change
+    assert events_requests(registry) == 1
+
+
+def test_any_failure_exits_1_after_printing_every_job(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    ok = registry.add_job("build", "success")
+    bad = registry.add_job("deploy", "fail", reason="image pull failed")
+    result = run(*on(registry, "wait", "build", ok, "deploy", bad), env=env)
+    assert result.returncode == 1
+    assert errors(result) == [
+        f"waylay-jobs: error: 1 of the 2 jobs failed; the first, deploy job {bad}: "
+        "image pull failed"
+    ]
+    assert f"deploy  {bad}  failed     image pull failed" in result.stdout
+
+
+def test_the_deadline_exits_2_naming_the_jobs_pending(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    done = registry.add_job("build", "finished")
+    stuck = registry.add_job("deploy", "manual")
+    result = run(*on(registry, "wait", "build", done, "deploy", stuck, "--timeout", "0.3"), env=env)
+    assert result.returncode == 2
+    (line,) = errors(result)
+    assert f"1 of the 2 jobs did not end within 0.3s: deploy job {stuck} (waiting)" in line
+    assert result.stdout == ""
+
+
+def test_json_prints_every_final_job(registry: FakeRegistry, env: dict[str, str]) -> None:
+    a = registry.add_job("build", "finished")
+    b = registry.add_job("build", "finished-failed")
+    result = run(*on(registry, "wait", a, b, "--json"), env=env)
+    assert result.returncode == 1
+    documents = json.loads(result.stdout)
+    assert [d["job"]["job"]["id"] for d in documents] == [a, b]
+    assert [d["job"]["state"] for d in documents] == ["completed", "failed"]
+
+
+def test_a_job_that_does_not_exist_exits_4_naming_it(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    a = registry.add_job("build", "finished")
+    result = run(*on(registry, "wait", "build", a, "build", "nope"), env=env)
+    assert result.returncode == 4
+    (line,) = errors(result)
+    assert "1 of the 2 jobs do not exist: build job nope" in line
+
+
+@POSIX
+def test_the_live_line_counts_the_jobs_and_names_the_slowest(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    import pty
+
+    quick = registry.add_job("build", "success")
+    slow = registry.add_job("deploy", "success", step=20)  # about a second at this speed
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [*COMMAND, *on(registry, "wait", "build", quick, "deploy", slow)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env={**env, "TERM": "xterm"},
+        ) as process:
+            os.close(terminal)
+            terminal = -1
+            drawn = _read_until_closed(controller)
+            stdout = process.communicate(timeout=20)[0]
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode == 0
+    assert b"1 running  1 completed  0 failed  slowest: deploy job " in drawn
+    assert drawn.endswith(b"\r\x1b[K")  # erased before the results are printed
+    assert stdout.count(b"completed") == 2
+
+
+def _read_until_closed(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side of the terminal is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
