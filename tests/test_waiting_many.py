@@ -27,6 +27,7 @@ from waylay_jobs._waiting_many import (
     Ended,
     ListJobs,
     ManyWaiter,
+    ReadReady,
     SubscribeAll,
     created_time,
 )
@@ -94,8 +95,17 @@ def machine(
     return waiter, clock
 
 
+def act(waiter: ManyWaiter, clock: Clock) -> Any:
+    """The next action, answering "nothing ready" when it first looks at the stream."""
+    action = waiter.next_action(clock.now)
+    if isinstance(action, ReadReady):
+        waiter.nothing_ready()
+        action = waiter.next_action(clock.now)
+    return action
+
+
 def subscribe_and_ack(waiter: ManyWaiter, clock: Clock) -> None:
-    assert isinstance(waiter.next_action(clock.now), SubscribeAll)
+    assert isinstance(act(waiter, clock), SubscribeAll)
     waiter.subscribed()
     waiter.event_received(parse_event("ack", "hi"))
 
@@ -117,64 +127,64 @@ def test_created_time_reads_the_wire_forms() -> None:
 def test_a_failed_get_is_retried_after_a_pause() -> None:
     waiter, clock = machine([Target("build", "a")])
     subscribe_and_ack(waiter, clock)
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.get_failed(ApiError("busy", status_code=503, retry_after=2.0))
-    pause = waiter.next_action(clock.now)
+    pause = act(waiter, clock)
     assert isinstance(pause, Pause)
     assert pause.seconds >= 2.0
     assert waiter.keeps_stream  # the stream stays open during the pause
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.job_received(job("build", "a", "completed"))
-    ended = waiter.next_action(clock.now)
+    ended = act(waiter, clock)
     assert isinstance(ended, Ended)
     assert ended.positions == (0,)
-    assert isinstance(waiter.next_action(clock.now), AllEnded)
+    assert isinstance(act(waiter, clock), AllEnded)
 
 
 def test_a_failed_list_falls_back_to_a_get_each() -> None:
     waiter, clock = machine([Target("build", "a"), Target("build", "b")])
     subscribe_and_ack(waiter, clock)
-    action = waiter.next_action(clock.now)
+    action = act(waiter, clock)
     assert isinstance(action, ListJobs)
     assert action.states == ()  # the first check proves the jobs exist
     waiter.list_failed(ApiError("bad filter", status_code=400))
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.job_received(job("build", "a", "active"))
-    assert waiter.next_action(clock.now) == Get("build", "b")
+    assert act(waiter, clock) == Get("build", "b")
     waiter.job_received(job("build", "b", "active"))
-    assert isinstance(waiter.next_action(clock.now), Read)
+    assert isinstance(act(waiter, clock), Read)
 
 
 def test_a_list_refused_for_the_credentials_ends_the_wait() -> None:
     waiter, clock = machine([Target("build", "a"), Target("build", "b")])
     subscribe_and_ack(waiter, clock)
-    assert isinstance(waiter.next_action(clock.now), ListJobs)
+    assert isinstance(act(waiter, clock), ListJobs)
     error = AuthError("no", status_code=403)
     waiter.list_failed(error)
-    assert waiter.next_action(clock.now) == Fail(error)
+    assert act(waiter, clock) == Fail(error)
     assert waiter.over
 
 
 def test_a_job_missing_from_an_incomplete_listing_is_asked_with_get() -> None:
     waiter, clock = machine([Target("build", "a"), Target("build", "b")])
     subscribe_and_ack(waiter, clock)
-    assert isinstance(waiter.next_action(clock.now), ListJobs)
+    assert isinstance(act(waiter, clock), ListJobs)
     # A full page without b and nothing older to page to: b is asked directly.
     waiter.listed(listing("build", ("a", "active"), ("zz", "active"), limit=2))
-    action = waiter.next_action(clock.now)
+    action = act(waiter, clock)
     assert isinstance(action, ListJobs)  # the next page, before the oldest of this one
     assert action.created_before is not None
     waiter.listed(listing("build", ("a", "active"), ("zz", "active"), limit=2))
-    assert waiter.next_action(clock.now) == Get("build", "b")
+    assert act(waiter, clock) == Get("build", "b")
 
 
 def test_a_retry_after_longer_than_the_time_left_ends_the_wait_at_once() -> None:
     waiter, clock = machine([Target("build", "a")], timeout=5)
-    assert isinstance(waiter.next_action(clock.now), SubscribeAll)
+    assert isinstance(act(waiter, clock), SubscribeAll)
     waiter.subscribe_failed(ApiError("busy", status_code=503, retry_after=30.0))
-    assert waiter.next_action(clock.now) == Get("build", "a")  # checked before reconnecting
+    assert act(waiter, clock) == Get("build", "a")  # checked before reconnecting
     waiter.job_received(job("build", "a", "active"))
-    action = waiter.next_action(clock.now)
+    action = act(waiter, clock)
     assert isinstance(action, Fail)
     assert isinstance(action.error, WaitTimeout)
     assert "retry after 30s" in str(action.error)
@@ -184,41 +194,41 @@ def test_a_retry_after_longer_than_the_time_left_ends_the_wait_at_once() -> None
 def test_a_broken_event_and_an_unexpected_close_make_it_check_and_reconnect() -> None:
     waiter, clock = machine([Target("build", "a")], max_stream_failures=3)
     subscribe_and_ack(waiter, clock)
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.job_received(job("build", "a", "active"))
     waiter.stream_retry(100)
     waiter.stream_failed(EventDecodeError("bad json", event="active", snippet="{"))
     assert not waiter.keeps_stream
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.job_received(job("build", "a", "active"))
-    pause = waiter.next_action(clock.now)
+    pause = act(waiter, clock)
     assert isinstance(pause, Pause)
     assert pause.seconds <= 0.1  # the server's retry: is the backoff base
-    assert isinstance(waiter.next_action(clock.now), SubscribeAll)
+    assert isinstance(act(waiter, clock), SubscribeAll)
     waiter.subscribed()
     waiter.event_received(parse_event("close", "bye"))
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
 
 
 def test_a_stream_event_for_another_job_is_ignored_and_an_end_is_confirmed() -> None:
     waiter, clock = machine([Target("build", "a")])
     subscribe_and_ack(waiter, clock)
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.job_received(job("build", "a", "active"))
     waiter.event_received(job_event("completed", "deploy", "a"))  # same id, other type
-    assert isinstance(waiter.next_action(clock.now), Read)
+    assert isinstance(act(waiter, clock), Read)
     waiter.event_received(job_event("completed", "build", "a"))
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
 
 
 def test_resolving_a_bare_id_that_times_out_reports_it_pending() -> None:
     waiter, clock = machine([Target(None, "x"), Target("build", "a")], timeout=1)
-    assert waiter.next_action(clock.now) == Get("build", "x")
+    assert act(waiter, clock) == Get("build", "x")
     waiter.get_failed(TransportError("reset"))
-    pause = waiter.next_action(clock.now)
+    pause = act(waiter, clock)
     assert isinstance(pause, Pause)
     clock.now += 2
-    action = waiter.next_action(clock.now)
+    action = act(waiter, clock)
     assert isinstance(action, Fail)
     assert isinstance(action.error, WaitTimeout)
     assert action.error.pending == [Target(None, "x"), Target("build", "a")]
@@ -228,19 +238,19 @@ def test_resolving_a_bare_id_that_times_out_reports_it_pending() -> None:
 def test_a_job_deleted_during_the_wait_ends_it() -> None:
     waiter, clock = machine([Target("build", "a")])
     subscribe_and_ack(waiter, clock)
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     waiter.job_received(job("build", "a", "active"))
     waiter.event_received(job_event("failed", "build", "a"))
-    assert waiter.next_action(clock.now) == Get("build", "a")
+    assert act(waiter, clock) == Get("build", "a")
     gone = NotFoundError("gone", status_code=404)
     waiter.get_failed(gone)
-    assert waiter.next_action(clock.now) == Fail(gone)
+    assert act(waiter, clock) == Fail(gone)
 
 
 @pytest.mark.parametrize("children", [False, True])
 def test_the_subscription_filters_on_the_type_only_when_it_can(children: bool) -> None:
     waiter, clock = machine([Target("build", "a"), Target("build", "b")], children=children)
-    action = waiter.next_action(clock.now)
+    action = act(waiter, clock)
     assert isinstance(action, SubscribeAll)
     assert action.job_type == (None if children else "build")
 
@@ -261,3 +271,17 @@ def test_a_single_wait_probing_a_bare_id_pauses_after_a_transient_error() -> Non
     waiter.get_failed(ApiError("busy", status_code=503))
     assert isinstance(waiter.next_action(clock.now), Pause)
     assert waiter.next_action(clock.now) == Get("build", "x")
+
+
+def test_events_already_on_the_stream_are_read_before_the_requests_of_a_check() -> None:
+    waiter, clock = machine([Target("build", "a"), Target("deploy", "b")])
+    subscribe_and_ack(waiter, clock)
+    assert isinstance(waiter.next_action(clock.now), ReadReady)  # an event may be waiting
+    waiter.event_received(job_event("completed", "deploy", "b"))
+    assert isinstance(waiter.next_action(clock.now), ReadReady)  # and another one
+    waiter.nothing_ready()
+    assert waiter.next_action(clock.now) == Get("build", "a")
+    waiter.job_received(job("build", "a", "active"))
+    assert isinstance(waiter.next_action(clock.now), ReadReady)
+    waiter.nothing_ready()
+    assert waiter.next_action(clock.now) == Get("deploy", "b")

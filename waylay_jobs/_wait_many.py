@@ -10,6 +10,7 @@ request carries the wait's deadline; a ``cancel`` event unblocks a read in progr
 from __future__ import annotations
 
 import random
+import select
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
@@ -22,9 +23,10 @@ from ._http import Transport, json_body
 from ._models import JobResponse, JobsResponse, decode_jobs_response
 from ._policy import Deadline
 from ._query import encode_events_query, encode_list_query
+from ._stream import _socket_of
 from ._wait import _CancelWatcher, target_of
 from ._waiting import Fail, Get, Pause, Read, WaitOptions
-from ._waiting_many import AllEnded, Ended, ListJobs, ManyWaiter, SubscribeAll
+from ._waiting_many import AllEnded, Ended, ListJobs, ManyWaiter, ReadReady, SubscribeAll
 
 
 def job_list(jobs: Any) -> list[Any]:
@@ -99,6 +101,11 @@ class ManyWait:
                 self._close_stream()
             if isinstance(action, Read):
                 self._read()
+            elif isinstance(action, ReadReady):
+                if self._ready():
+                    self._read()
+                else:
+                    waiter.nothing_ready()
             elif isinstance(action, Get):
                 try:
                     job = get_job(self.transport, action.job_type, action.job_id, deadline=deadline)
@@ -173,6 +180,22 @@ class ManyWait:
             if stream.retry is not None:
                 self.waiter.stream_retry(stream.retry)
         self.waiter.event_received(event)
+
+    def _ready(self) -> bool:
+        """Whether the stream's socket has bytes waiting (a read would not wait for them).
+
+        Bytes already taken off the socket into a buffer are not seen: then the event waits
+        for the next blocking read, which is only later, never wrong.
+        """
+        assert self.stream is not None
+        sock = _socket_of(self.stream.response.raw)
+        if sock is None:
+            return False
+        if hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - Windows
 
     def _close_stream(self) -> None:
         stream, self.stream = self.stream, None

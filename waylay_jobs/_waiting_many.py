@@ -111,6 +111,16 @@ class ListJobs:
 
 
 @dataclass(frozen=True)
+class ReadReady:
+    """Read the next event only if it has already arrived, without waiting: feed what
+    :class:`Read` feeds, or :meth:`ManyWaiter.nothing_ready`. Asked between the requests of a
+    check, so that the ends already on the stream are not held up behind them."""
+
+
+READ_READY = ReadReady()
+
+
+@dataclass(frozen=True)
 class Ended:
     """A job ended (its final state confirmed): hand ``job`` over once per position."""
 
@@ -125,7 +135,7 @@ class AllEnded:
     results: tuple[JobResponse, ...]
 
 
-ManyAction = Union[Get, ListJobs, SubscribeAll, Read, Pause, Ended, AllEnded, Fail]
+ManyAction = Union[Get, ListJobs, SubscribeAll, Read, ReadReady, Pause, Ended, AllEnded, Fail]
 
 
 class ManyPhase(enum.Enum):
@@ -244,6 +254,7 @@ class ManyWaiter:
         self._checking = False
         self._first_check_done = False
         self._first_event_seen = False
+        self._drained = False
         self._answered = False
         self._failures = 0
         self._attempt = 0
@@ -311,6 +322,10 @@ class ManyWaiter:
         if phase is ManyPhase.POLL and not self._checking:
             self._start_check()
             return self.next_action(now)
+        if phase is ManyPhase.OPEN and (self._gets or self._lists) and not self._drained:
+            self._drained = True
+            return READ_READY
+        self._drained = False
         if self._gets:
             key = self._gets.popleft()
             self._inflight = key
@@ -490,6 +505,7 @@ class ManyWaiter:
     def event_received(self, event: Event) -> None:
         """The stream delivered ``event``."""
         self._answered = True
+        self._drained = False  # more may be waiting: look again before the next request
         job: Optional[_Job] = None
         if isinstance(event, JobEvent):
             job = self.jobs.get((str(event.job_type), str(event.job_id)))
@@ -514,6 +530,9 @@ class ManyWaiter:
             # check now cannot miss an end.
             self._first_event_seen = True
             self._start_check()
+
+    def nothing_ready(self) -> None:
+        """No event had arrived (after :class:`ReadReady`): the queued request goes first."""
 
     def stream_retry(self, milliseconds: int) -> None:
         """The server asked for this reconnection delay with ``retry:``."""
