@@ -22,9 +22,8 @@ import threading
 import time
 from typing import Any
 
-from common import BENCH, emit
-
 import urllib3.connection
+from common import BENCH, emit
 
 from waylay_jobs import JobsClient
 

@@ -2,15 +2,17 @@
 
 :class:`~waylay_jobs._waiting_many.ManyWaiter` decides; this module carries its decisions out
 on one thread: ``get`` and ``list`` through the transport, the one subscription through
-:class:`EventStream`, pauses with ``time.sleep`` (or the ``cancel`` event's ``wait``). Every
+:class:`EventStream` (read on a second thread, so that events are taken as they come even
+while a check is under way), pauses with ``time.sleep`` (or the ``cancel`` event's ``wait``). Every
 request carries the wait's deadline; a ``cancel`` event unblocks a read in progress, as for
 ``wait_for``.
 """
 
 from __future__ import annotations
 
+import queue
 import random
-import select
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Optional
@@ -20,10 +22,9 @@ from ._endpoints import JOBS_PATH, get_job, open_events
 from ._events import EventStream
 from ._exceptions import ApiError, InvalidArgument, StreamError, TransportError
 from ._http import Transport, json_body
-from ._models import JobResponse, JobsResponse, decode_jobs_response
+from ._models import Event, JobResponse, JobsResponse, decode_jobs_response
 from ._policy import Deadline
 from ._query import encode_events_query, encode_list_query
-from ._stream import _socket_of
 from ._wait import _CancelWatcher, target_of
 from ._waiting import Fail, Get, Pause, Read, WaitOptions
 from ._waiting_many import AllEnded, Ended, ListJobs, ManyWaiter, ReadReady, SubscribeAll
@@ -75,7 +76,7 @@ class ManyWait:
             rng=_rng or random.Random(),  # noqa: S311 - jitter, not cryptography
         )
         self.results: list[JobResponse] = []
-        self.stream: Optional[EventStream] = None
+        self.stream: Optional[_StreamReader] = None
         self.watcher: Optional[_CancelWatcher] = None
 
     def __iter__(self) -> Iterator[tuple[JobResponse, tuple[int, ...]]]:
@@ -158,16 +159,16 @@ class ManyWait:
         except (ApiError, TransportError) as exc:
             self.waiter.subscribe_failed(exc)
             return
-        self.stream = stream
         if self.watcher is not None:
             self.watcher.watch(stream)
+        self.stream = _StreamReader(stream)
         self.waiter.subscribed()
 
     def _read(self) -> None:
-        stream = self.stream
-        assert stream is not None
+        reader = self.stream
+        assert reader is not None
         try:
-            event = next(stream)
+            event = reader.next()
         except StopIteration:
             if self.cancel is None or not self.cancel.is_set():
                 self.waiter.stream_ended()
@@ -177,32 +178,78 @@ class ManyWait:
                 self.waiter.stream_failed(exc)
             return
         finally:
-            if stream.retry is not None:
-                self.waiter.stream_retry(stream.retry)
+            if reader.stream.retry is not None:
+                self.waiter.stream_retry(reader.stream.retry)
         self.waiter.event_received(event)
 
     def _ready(self) -> bool:
-        """Whether the stream's socket has bytes waiting (a read would not wait for them).
-
-        Bytes already taken off the socket into a buffer are not seen: then the event waits
-        for the next blocking read, which is only later, never wrong.
-        """
+        """Whether an event (or the stream's end) has arrived and waits to be taken."""
         assert self.stream is not None
-        sock = _socket_of(self.stream.response.raw)
-        if sock is None:
-            return False
-        if hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])  # pragma: no cover - Windows
+        return self.stream.ready()
 
     def _close_stream(self) -> None:
-        stream, self.stream = self.stream, None
-        if stream is not None:
+        reader, self.stream = self.stream, None
+        if reader is not None:
             if self.watcher is not None:
                 self.watcher.watch(None)
-            stream.close()
+            reader.stop()
+
+
+_END = object()
+
+
+class _StreamReader:
+    """Reads one event stream on a thread of its own, into a queue.
+
+    The waiter's thread spends time on requests (the checks, the confirming gets) while events
+    arrive; read here, they are decoded as they come and the waiter can tell, without waiting,
+    whether one is there (:meth:`ready`), so that no end waits behind a long check. The thread
+    ends when the stream does; :meth:`stop` ends it early and waits for it.
+    """
+
+    def __init__(self, stream: EventStream) -> None:
+        self.stream = stream
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="waylay-jobs-events", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    event = next(self.stream)
+                except StopIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - handed to the waiter's thread as is
+                    self._queue.put(exc)
+                    return
+                self._queue.put(event)
+        finally:
+            self._queue.put(_END)
+            self.stream.close()  # on this thread: never under a read in progress
+
+    def ready(self) -> bool:
+        """Whether :meth:`next` would return (or raise) without waiting."""
+        return not self._queue.empty()
+
+    def next(self) -> Event:
+        """The next event; ``StopIteration`` at the end, or the error that ended the stream."""
+        item = self._queue.get()
+        if item is _END:
+            self._queue.put(_END)  # every later call ends too
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._queue.put(_END)
+            raise item
+        assert isinstance(item, Event)
+        return item
+
+    def stop(self) -> None:
+        """End the reading thread (unblocking a read in progress) and wait for it."""
+        self._stopping.set()
+        self.stream.cancel()
+        self._thread.join()
 
 
 def wait_all(transport: Transport, jobs: Any, options: WaitOptions) -> list[JobResponse]:

@@ -226,6 +226,7 @@ class ManyWaiter:
         self.started = start
         self._now = start
         self.jobs: dict[Key, _Job] = {}
+        self._ended = 0  # jobs with a final state: the wait is over when all have one
         self.polling = False
         self.phase = ManyPhase.RESOLVE
         self._count = len(targets)
@@ -308,7 +309,7 @@ class ManyWaiter:
         if self.phase is ManyPhase.RESOLVE:
             action = self._probe(now)
             return action if action is not None else self.next_action(now)
-        if self._first_check_done and all(job.final for job in self.jobs.values()):
+        if self._first_check_done and self._ended == len(self.jobs):
             return self._finish()
         if self._get_pause is not None:
             delay, self._get_pause = self._get_pause, None
@@ -588,8 +589,7 @@ class ManyWaiter:
             job.last = waiter.last_job
             job.created = created_time(waiter.last_job.job.created_at)
         if final is not None and job.final is None:
-            job.final = final
-            self._reports.append(key)
+            self._ended_with(job, final)
 
     def _learn(self, job: _Job, response: JobResponse) -> None:
         if job.final is not None:
@@ -599,8 +599,12 @@ class ManyWaiter:
         state = str(response.job.state or "unknown")
         self._note_state(job, state, response.job.job.numeric_progress)
         if response.job.state in TERMINAL_STATES:
-            job.final = response
-            self._reports.append((str(job.target.type), job.target.id))
+            self._ended_with(job, response)
+
+    def _ended_with(self, job: _Job, final: JobResponse) -> None:
+        job.final = final
+        self._ended += 1
+        self._reports.append((str(job.target.type), job.target.id))
 
     def _queue_get(self, target: Target) -> None:
         key = (str(target.type), target.id)
