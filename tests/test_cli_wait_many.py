@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from waylay_jobs._cli_wait import wait_designations
+from waylay_jobs import AckEvent, JobEvent, JobEventData, JobResponse, JobsClient, JobsFailed
+from waylay_jobs._cli_wait import CliLogHandler, ManyLiveLine, run_wait_many, wait_designations
 from waylay_jobs.testing import FakeRegistry
 
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX terminals")
@@ -168,3 +170,63 @@ def _read_until_closed(fd: int) -> bytes:
             break
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# -- in process: the live line and the printing, with a fake terminal -----------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_many_jobs_live_line_counts_and_names_the_slowest() -> None:
+    clock = [100.0]
+    terminal = Terminal()
+    line = ManyLiveLine(terminal, [("build", "b1"), "x2", ("deploy", "d3")], clock=lambda: clock[0])
+    assert line.render()[2:] == (
+        "3 running  0 completed  0 failed  slowest: build job b1 waiting 0.0s  0.0s"
+    )
+    clock[0] = 101.0
+    line.on_event(JobEvent("active", JobEventData.from_wire(_ref("deploy", "d3"), event="active")))
+    line.on_event(JobEvent("active", JobEventData.from_wire(_ref("verify", "zz"), event="active")))
+    line.on_event(AckEvent("ack", "hi"))  # not a job event of ours: nothing changes
+    clock[0] = 104.0
+    line.ended(_final("build", "b1", "completed"))
+    line.ended(_final("build", "x2", "failed"))
+    line.ended(_final("build", "x2", "failed"))  # a job given twice is counted once
+    assert line.render()[2:] == (
+        "1 running  1 completed  1 failed  slowest: deploy job d3 active 3.0s  4.0s"
+    )
+    line.ended(_final("deploy", "d3", "completed"))
+    assert "slowest" not in line.render()
+
+
+def test_run_wait_many_draws_the_line_and_prints_every_job(registry: FakeRegistry) -> None:
+    a = registry.add_job("build", "success")
+    b = registry.add_job("deploy", "fail", reason="boom")
+    out, terminal = io.StringIO(), Terminal()
+    handler = CliLogHandler(terminal)
+    with JobsClient(registry.url) as client, pytest.raises(JobsFailed):
+        run_wait_many(client, [("build", a), ("deploy", b)], timeout=30, children=False,
+                      as_json=False, out=out, err=terminal, handler=handler, live=True)  # fmt: skip
+    rows = [line.split() for line in out.getvalue().splitlines()]
+    assert rows == [
+        ["TYPE", "ID", "STATE", "REASON"],
+        ["build", a, "completed"],
+        ["deploy", b, "failed", "boom"],
+    ]
+    drawn = terminal.getvalue()
+    assert " running  " in drawn
+    assert drawn.endswith("\r\x1b[K")
+    assert handler.live is None
+
+
+def _ref(job_type: str, job_id: str) -> dict[str, object]:
+    return {"job": {"type": job_type, "id": job_id}, "data": {}}
+
+
+def _final(job_type: str, job_id: str, state: str) -> JobResponse:
+    return JobResponse.from_wire(
+        {"job": {"type": job_type, "state": state, "job": {"id": job_id}}, "_links": {}}
+    )
