@@ -9,7 +9,8 @@ one JSON document per line:
    ``wait_all``, one per job for the threads), then moves each job to its expected state at a
    random moment within ``SPREAD`` seconds, recording ``time.monotonic_ns()`` just before each
    ``transition()``; prints ``{"ended": {id: ns}}`` when all are done;
-3. on the line ``stats``: prints the requests the registry received, by kind, and its errors;
+3. on the line ``stats``: prints the requests the registry received since ``go``, by kind,
+   and its errors;
 4. stops the registry when stdin closes.
 """
 
@@ -43,6 +44,7 @@ def main() -> None:
         print(json.dumps({"url": reg.url, "jobs": jobs}), flush=True)
         if sys.stdin.readline().strip() != "go":
             return
+        before = len(reg.requests)  # the client's warm-up request is not the wait's
         reg.wait_for_subscribers(subscribers, timeout=120)
         plan = sorted((rng.uniform(0.05, spread), job) for job in jobs)
         ended: dict[str, int] = {}
@@ -59,7 +61,7 @@ def main() -> None:
         print(json.dumps({"ended": ended}), flush=True)
         if sys.stdin.readline().strip() == "stats":
             kinds = {"events": 0, "list": 0, "get": 0}
-            for request in reg.requests:
+            for request in reg.requests[before:]:
                 if request.path.endswith("/jobs/events"):
                     kinds["events"] += 1
                 elif request.path.endswith("/jobs/"):

@@ -285,3 +285,14 @@ def test_events_already_on_the_stream_are_read_before_the_requests_of_a_check() 
     assert isinstance(waiter.next_action(clock.now), ReadReady)
     waiter.nothing_ready()
     assert waiter.next_action(clock.now) == Get("deploy", "b")
+
+
+def test_a_retry_after_beyond_the_deadline_while_probing_keeps_the_id_pending() -> None:
+    waiter, clock = machine([Target(None, "x")], timeout=5)
+    assert waiter.next_action(clock.now) == Get("build", "x")
+    waiter.get_failed(ApiError("busy", status_code=429, retry_after=30.0))
+    action = waiter.next_action(clock.now)
+    assert isinstance(action, Fail)
+    assert isinstance(action.error, WaitTimeout)
+    assert action.error.pending == [Target(None, "x")]
+    assert "finding the type of job x" in str(action.error)

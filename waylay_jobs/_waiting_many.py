@@ -160,7 +160,6 @@ class _Job:
     state: Optional[str] = None
     created: Optional[dt.datetime] = None
     final: Optional[JobResponse] = None
-    reported: bool = False
 
 
 @dataclass
@@ -301,7 +300,6 @@ class ManyWaiter:
             return self._outcome
         if self._reports and self._first_check_done:
             job = self.jobs[self._reports.popleft()]
-            job.reported = True
             assert job.final is not None
             return Ended(job.final, tuple(job.positions))
         if self.deadline.expired(now):
@@ -352,12 +350,13 @@ class ManyWaiter:
                 self._resolved(waiter, action.job)
             elif isinstance(action, Fail):
                 error = action.error
+                if isinstance(error, WaitTimeout):  # a Retry-After beyond the deadline
+                    why = f"finding the type of job {waiter.target.id}: {error}"
+                    return self._fail(self._timeout_error(why), error.__cause__)
                 self._probes.popleft()
                 if isinstance(error, NotFoundError):
                     self._missing.append(f"job {waiter.target.id} (of no job type)")
                     continue
-                if isinstance(error, WaitTimeout):
-                    return self._fail(self._timeout_error(), error.__cause__)
                 return self._fail(error)
             else:
                 # A probe only gets or pauses: its type is unknown, so it never subscribes.
