@@ -494,3 +494,22 @@ class TestScale:
         assert len(pages) == 3
         assert all("createdBefore=" in q for q in pages[1:])
         assert len(_requests(registry, "get")) == 25  # the final jobs, nothing more
+
+
+class TestNothingLeftBehind:
+    def test_no_reader_thread_or_connection_outlives_a_wait_whatever_its_end(
+        self, registry: FakeRegistry
+    ) -> None:
+        done = registry.add_job("build", "finished")
+        stuck = registry.add_job("build", "manual")
+        before = {t.name for t in threading.enumerate()}
+        with JobsClient(registry.url, retries=0) as client:
+            client.wait_all([("build", done)])
+            with pytest.raises(WaitTimeout):
+                client.wait_all([("build", done), ("build", stuck)], timeout=0.3)
+            results = client.as_completed([("build", done), ("build", stuck)])
+            next(results)
+            results.close()  # type: ignore[attr-defined]
+        after = {t.name for t in threading.enumerate()}
+        assert "waylay-jobs-events" not in after - before
+        assert client_connections(registry.port) == 0
