@@ -279,10 +279,12 @@ def report_many(
     ]
     for label, pick, digits, scale in rows:
         ours, theirs = col("wait_all", pick), col("threads", pick)
-        ratios = [a / b if b else float("nan") for a, b in zip(ours, theirs)]
+        ratio_text = "-"  # no ratio to a baseline of zero
+        if all(theirs):
+            ratio_text = fmt([a / b for a, b in zip(ours, theirs)], digits=3)
         details.append(
             f"| {label} | {fmt(ours, scale, digits)} | {fmt(theirs, scale, digits)} "
-            f"| {fmt(ratios, digits=3)} |"
+            f"| {ratio_text} |"
         )
     details.append("")
     return targets, details
