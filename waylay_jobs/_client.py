@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
@@ -523,7 +523,7 @@ class JobsClient:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         cancel: threading.Event | None = None,
-    ) -> Iterator[JobResponse]:
+    ) -> Generator[JobResponse, None, None]:
         """Yield each final ``JobResponse`` as its job ends, over one event stream.
 
         The same wait as :meth:`wait_all`, handing over each job as soon as its end is

@@ -14,7 +14,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Callable, Optional
 
 from ._defaults import DEFAULT_MAX_EVENT_SIZE
@@ -260,7 +260,9 @@ def wait_all(transport: Transport, jobs: Any, options: WaitOptions) -> list[JobR
     return wait.results
 
 
-def as_completed(transport: Transport, jobs: Any, options: WaitOptions) -> Iterator[JobResponse]:
+def as_completed(
+    transport: Transport, jobs: Any, options: WaitOptions
+) -> Generator[JobResponse, None, None]:
     """Each final job as it ends, once per position; see :meth:`JobsClient.as_completed`.
 
     The arguments are checked now; the requests start with the first ``next()``.
@@ -268,7 +270,7 @@ def as_completed(transport: Transport, jobs: Any, options: WaitOptions) -> Itera
     return _each(ManyWait(transport, jobs, options))
 
 
-def _each(wait: ManyWait) -> Iterator[JobResponse]:
+def _each(wait: ManyWait) -> Generator[JobResponse, None, None]:
     for job, positions in wait:
         for _ in positions:
             yield job
