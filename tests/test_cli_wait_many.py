@@ -102,10 +102,10 @@ def test_the_deadline_exits_2_naming_the_jobs_pending(
 ) -> None:
     done = registry.add_job("build", "finished")
     stuck = registry.add_job("deploy", "manual")
-    result = run(*on(registry, "wait", "build", done, "deploy", stuck, "--timeout", "0.3"), env=env)
+    result = run(*on(registry, "wait", "build", done, "deploy", stuck, "--timeout", "1"), env=env)
     assert result.returncode == 2
     (line,) = errors(result)
-    assert f"1 of the 2 jobs did not end within 0.3s: deploy job {stuck} (waiting)" in line
+    assert f"1 of the 2 jobs did not end within 1s: deploy job {stuck} (waiting)" in line
     assert result.stdout == ""
 
 
