@@ -61,6 +61,9 @@ def test_type_id_pairs_ids_and_hrefs_mix_on_the_command_line() -> None:
         ("deploy", "d1"),
         "verify",  # a type word with no id after it is taken as an id
     ]
+    # Two words that read as TYPE ID are one job, as they always were, known type or not.
+    assert wait_designations(["newtype", "x1"]) == [("newtype", "x1")]
+    assert wait_designations(["abc-1", "x1"]) == ["abc-1", "x1"]
 
 
 def test_waits_for_every_job_over_one_stream_and_prints_them_in_order(

@@ -13,6 +13,7 @@ client of its own (a ``requests.Session`` is not meant to be shared between thre
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -272,11 +273,19 @@ def _print_job(response: JobResponse, as_json: bool, out: TextIO) -> None:
 
 #: Words that start a ``TYPE ID`` pair among the jobs of ``waylay-jobs wait``.
 JOB_TYPE_WORDS = frozenset(t.value for t in JobType)
+_TYPE_LIKE = re.compile(r"[a-z]+(-[a-z]+)*")
 
 
 def wait_designations(words: Sequence[str]) -> list[Any]:
     """The jobs named on the command line: a job type followed by an id is one ``(type, id)``
-    pair; any other word is one job (an id or a job href)."""
+    pair; any other word is one job (an id or a job href).
+
+    Two words that read as ``TYPE ID`` (the first made of letters and dashes only, as job
+    types are) stay one pair even for a type this version does not know, as ``wait TYPE ID``
+    always was: the server then says whether the type exists.
+    """
+    if len(words) == 2 and _TYPE_LIKE.fullmatch(words[0]):
+        return [(words[0], words[1])]
     jobs: list[Any] = []
     index = 0
     while index < len(words):

@@ -255,10 +255,10 @@ class JobWaiter:
         if self.deadline.expired(now):
             return self._fail(self._timeout_error(), self._last_error)
         phase = self.phase
+        if phase is Phase.PAUSE:
+            return self._pause(now)
         if phase is Phase.PROBE:
             return Get(self._probes[0], self.target.id)
-        if phase is Phase.PAUSE:  # a probe pauses too, before its type is known
-            return self._pause(now)
         assert self.target.type is not None
         if phase is Phase.SUBSCRIBE:
             read_timeout = self.deadline.cap(self.options.idle_timeout, now)
