@@ -296,3 +296,16 @@ def test_a_retry_after_beyond_the_deadline_while_probing_keeps_the_id_pending() 
     assert isinstance(action.error, WaitTimeout)
     assert action.error.pending == [Target(None, "x")]
     assert "finding the type of job x" in str(action.error)
+
+
+def test_a_get_answered_with_a_retry_after_beyond_the_deadline_ends_the_wait_at_once() -> None:
+    waiter, clock = machine([Target("build", "a")], timeout=5)
+    subscribe_and_ack(waiter, clock)
+    assert act(waiter, clock) == Get("build", "a")
+    busy = ApiError("busy", status_code=503, retry_after=60.0)
+    waiter.get_failed(busy)
+    action = waiter.next_action(clock.now)
+    assert isinstance(action, Fail)
+    assert isinstance(action.error, WaitTimeout)
+    assert "retry after 60s, more than the 5.0s left" in str(action.error)
+    assert action.error.__cause__ is busy

@@ -368,15 +368,24 @@ class ManyWaiter:
             self._check_done()  # nothing to watch: every job ended before we looked
         return None
 
+    def _asks_too_long(self, retry_after: Optional[float]) -> bool:
+        """Fail the wait at once (and return True) when the server asks to wait past the
+        deadline: waiting would only end in a timeout, later."""
+        left = self.deadline.remaining(self._now)
+        if retry_after is None or left is None or retry_after <= left:
+            return False
+        why = (
+            f"the server asked to retry after {retry_after:g}s, "
+            f"more than the {max(left, 0.0):.1f}s left"
+        )
+        self._fail(self._timeout_error(why), self._last_error)
+        return True
+
     def _pause(self, now: float) -> ManyAction:
         retry_after, self._retry_after = self._retry_after, None
-        left = self.deadline.remaining(now)
-        if retry_after is not None and left is not None and retry_after > left:
-            why = (
-                f"the server asked to retry after {retry_after:g}s, "
-                f"more than the {max(left, 0.0):.1f}s left"
-            )
-            return self._fail(self._timeout_error(why), self._last_error)
+        if self._asks_too_long(retry_after):
+            assert self._outcome is not None
+            return self._outcome
         if self._resume is ManyPhase.POLL:
             delay = self.options.poll_interval
             if retry_after is not None:
@@ -420,9 +429,11 @@ class ManyWaiter:
             return
         if not self._survivable(exc):
             return
+        retry_after = exc.retry_after if isinstance(exc, ApiError) else None
+        if self._asks_too_long(retry_after):
+            return
         logger.warning("%s: could not check the state: %s", self.jobs[inflight].target.label, exc)
         self._gets.appendleft(inflight)
-        retry_after = exc.retry_after if isinstance(exc, ApiError) else None
         delay = self.policy.pause(self._get_attempt, retry_after, self.rng)
         self._get_attempt += 1
         self._get_pause = delay
