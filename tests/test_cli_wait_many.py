@@ -132,6 +132,16 @@ def test_a_job_that_does_not_exist_exits_4_naming_it(
     assert "1 of the 2 jobs do not exist: build job nope" in line
 
 
+def test_children_with_several_jobs_is_a_usage_error(
+    registry: FakeRegistry, env: dict[str, str]
+) -> None:
+    result = run(*on(registry, "wait", "a1", "b2", "--children"), env=env)
+    assert result.returncode == 3
+    (line,) = errors(result)
+    assert "expected --children with one job" in line
+    assert registry.requests == []
+
+
 @POSIX
 def test_the_live_line_counts_the_jobs_and_names_the_slowest(
     registry: FakeRegistry, env: dict[str, str]
@@ -211,8 +221,8 @@ def test_run_wait_many_draws_the_line_and_prints_every_job(registry: FakeRegistr
     out, terminal = io.StringIO(), Terminal()
     handler = CliLogHandler(terminal)
     with JobsClient(registry.url) as client, pytest.raises(JobsFailed):
-        run_wait_many(client, [("build", a), ("deploy", b)], timeout=30, children=False,
-                      as_json=False, out=out, err=terminal, handler=handler, live=True)  # fmt: skip
+        run_wait_many(client, [("build", a), ("deploy", b)], timeout=30, as_json=False,
+                      out=out, err=terminal, handler=handler, live=True)  # fmt: skip
     rows = [line.split() for line in out.getvalue().splitlines()]
     assert rows == [
         ["TYPE", "ID", "STATE", "REASON"],

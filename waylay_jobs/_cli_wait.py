@@ -368,7 +368,6 @@ def run_wait_many(
     jobs: Sequence[Any],
     *,
     timeout: Optional[float],
-    children: bool,
     as_json: bool,
     out: TextIO,
     err: TextIO,
@@ -378,11 +377,7 @@ def run_wait_many(
     """Wait for every job over one event stream; print them all (in the order given) once all
     have ended. Returns 0, or raises as ``wait_all`` (:class:`JobsFailed` after printing)."""
     line = ManyLiveLine(err, jobs) if live else None
-    options = WaitOptions(
-        timeout=timeout,
-        children=children,
-        on_event=None if line is None else line.on_event,
-    )
+    options = WaitOptions(timeout=timeout, on_event=None if line is None else line.on_event)
     wait = ManyWait(client.transport, jobs, options)
     try:
         if line is not None:

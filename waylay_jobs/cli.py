@@ -238,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up after this long (exit 2); default: as long as the job runs",
     )
-    sub.add_argument("--children", action="store_true", help="also report child jobs")
+    sub.add_argument(
+        "--children", action="store_true", help="also report child jobs (one job only)"
+    )
     sub.add_argument(
         "--json", action="store_true", help="print the final job as JSON (several: a JSON list)"
     )
@@ -340,6 +342,12 @@ def _cmd_events(options: argparse.Namespace, io: _Streams) -> int:
 
 def _cmd_wait(options: argparse.Namespace, io: _Streams) -> int:
     jobs = wait_designations(options.job)
+    if len(jobs) > 1 and options.children:
+        raise InvalidArgument(
+            "expected --children with one job (its stream names its child jobs), got "
+            f"{len(jobs)} jobs: the tenant's stream that several share does not say which "
+            "job is whose child"
+        )
     credentials = resolve_credentials(options)
     with JobsClient.from_credentials(credentials) as client:
         if len(jobs) > 1:
@@ -347,7 +355,6 @@ def _cmd_wait(options: argparse.Namespace, io: _Streams) -> int:
                 client,
                 jobs,
                 timeout=options.timeout,
-                children=options.children,
                 as_json=options.json,
                 out=io.out,
                 err=io.err,
