@@ -4,6 +4,7 @@ Usage, from the repository root, with the project venv::
 
     .venv/bin/python bench/run.py            # about 3-4 minutes on 2 cores
     .venv/bin/python bench/run.py --quick    # fewer runs and samples, for a smoke test
+    .venv/bin/python bench/run.py --only many  # only wait_all vs wait_for threads (~2 minutes)
     .venv/bin/python bench/run.py --docs README.md docs/performance.md  # also refresh them
 
 The official async SDK runs only in its own venv, bench/.venv-sdk; it is created on first use
@@ -114,6 +115,8 @@ def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
     """Every measurement; the raw results."""
     py = sys.executable
     out: dict[str, Any] = {}
+    if opts.only == "many":
+        return {"many": measure_many(opts)}
     with bench_server() as base:
         log(f"throughput: {opts.events} events x {opts.runs} runs x 2 framings x 3 consumers")
         out["throughput"] = run_json([py, "throughput.py", base, str(opts.events), str(opts.runs)])
@@ -158,7 +161,135 @@ def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
     out["scale"] = run_json(
         [py, "scale.py", str(opts.waiters), str(opts.spread), str(opts.scale_runs)]
     )
+    out["many"] = measure_many(opts)
     return out
+
+
+def measure_many(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    """``wait_all`` and the ``wait_for`` threads back to back, each in a fresh process, per run."""
+    log(
+        f"many: {opts.many_jobs} jobs ending over {opts.many_spread:g} s, wait_all vs "
+        f"{opts.many_jobs} wait_for threads, x {opts.many_runs} runs"
+    )
+    runs = []
+    for seed in range(opts.many_runs):
+        args = [str(opts.many_jobs), str(opts.many_spread), str(seed)]
+        runs.append(
+            {
+                mode: run_json([sys.executable, "many.py", mode, *args])
+                for mode in ("wait_all", "threads")
+            }
+        )
+    return runs
+
+
+def report_many(
+    runs: list[dict[str, Any]], opts: argparse.Namespace
+) -> tuple[list[str], list[str]]:
+    """The target rows and the details section of the many-jobs measurement."""
+    targets: list[str] = []
+
+    def target(measure: str, ours: str, baseline: str, figure: str, goal: str, ok: bool) -> None:
+        targets.append(f"| {measure} | {ours} | {baseline} | {figure} | {goal} | {verdict(ok)} |")
+
+    def col(mode: str, pick: Any) -> list[float]:
+        return [float(pick(run[mode])) for run in runs]
+
+    def requests(r: dict[str, Any]) -> int:
+        return int(sum(r["requests"].values()))
+
+    def p99(r: dict[str, Any]) -> float:
+        return percentile(r["latencies"], 0.99) if r["latencies"] else float("inf")
+
+    def ratio(pick: Any) -> list[float]:
+        return [float(pick(run["wait_all"])) / float(pick(run["threads"])) for run in runs]
+
+    n = opts.many_jobs
+    all_right = all(
+        r[m]["right"] == r[m]["jobs"] and not r[m]["errors"] and not r[m]["server_errors"]
+        for r in runs
+        for m in ("wait_all", "threads")
+    )
+    streams = col("wait_all", lambda r: r["requests"]["events"])
+    target(
+        f"many: {n:,} jobs, `wait_all` event-stream connections",
+        fmt(streams),
+        f"{fmt(col('threads', lambda r: r['requests']['events']))} (`wait_for` threads)",
+        fmt(streams),
+        "<= 2, all right",
+        max(streams) <= 2 and all_right,
+    )
+    ours_p99 = col("wait_all", p99)
+    target(
+        f"many: {n:,} jobs, job end -> reported, p99",
+        f"{fmt(ours_p99, 1000, 1)} ms",
+        f"{fmt(col('threads', p99), 1000, 1)} ms",
+        f"{fmt(ours_p99, 1000, 1)} ms",
+        "<= 50 ms",
+        summary(ours_p99)["median"] <= 0.050,
+    )
+    rss = col("wait_all", lambda r: r["rss_growth_mb"])
+    target(
+        f"many: {n:,} jobs, peak RSS growth",
+        f"{fmt(rss, digits=1)} MB",
+        f"{fmt(col('threads', lambda r: r['rss_growth_mb']), digits=1)} MB",
+        f"{fmt(rss, digits=1)} MB",
+        "< 20 MB",
+        max(rss) < 20,
+    )
+    for label, pick in (
+        ("connections opened", lambda r: r["connections"]),
+        ("requests sent", requests),
+        ("CPU seconds", lambda r: r["cpu_s"]),
+    ):
+        ratios = ratio(pick)
+        target(
+            f"many: {n:,} jobs, {label}",
+            fmt(col("wait_all", pick), digits=2 if label == "CPU seconds" else 0),
+            fmt(col("threads", pick), digits=2 if label == "CPU seconds" else 0),
+            f"{fmt(ratios, digits=3)} of the threads",
+            "<= 0.5 of the threads",
+            summary(ratios)["median"] <= 0.5,
+        )
+
+    details = [
+        f"### Many jobs ({n:,} manual jobs of five types, about 1 in 5 failing, ending at random "
+        f"within {opts.many_spread:g} s; FakeRegistry in its own process; each mode in a fresh "
+        f"process; median [min-max] of {len(runs)} runs)",
+        "",
+        "`wait_all`: one `client.as_completed(jobs)` (the `wait_all` machine, each job handed "
+        "over as it ends). Threads: one thread per job calling `client.wait_for(job)` on one "
+        "shared client. Latency: from the server's `transition()` to the job's report.",
+        "",
+        "| figure | `wait_all` | `wait_for` threads | `wait_all` / threads |",
+        "|---|---|---|---|",
+    ]
+    rows: list[tuple[str, Any, int, float]] = [
+        ("right outcome", lambda r: r["right"], 0, 1),
+        ("connections opened", lambda r: r["connections"], 0, 1),
+        ("event-stream subscriptions", lambda r: r["requests"]["events"], 0, 1),
+        ("`list` requests", lambda r: r["requests"]["list"], 0, 1),
+        ("`get` requests", lambda r: r["requests"]["get"], 0, 1),
+        ("requests, all", requests, 0, 1),
+        ("peak threads (besides the main one)", lambda r: r["peak_threads"], 0, 1),
+        ("peak RSS growth, MB", lambda r: r["rss_growth_mb"], 1, 1),
+        ("CPU seconds", lambda r: r["cpu_s"], 2, 1),
+        ("wall seconds", lambda r: r["wall_s"], 1, 1),
+        ("end -> report p50, ms", lambda r: percentile(r["latencies"], 0.5), 1, 1000),
+        ("end -> report p99, ms", p99, 1, 1000),
+        ("end -> report max, ms", lambda r: max(r["latencies"]), 1, 1000),
+    ]
+    for label, pick, digits, scale in rows:
+        ours, theirs = col("wait_all", pick), col("threads", pick)
+        ratio_text = "-"  # no ratio to a baseline of zero
+        if all(theirs):
+            ratio_text = fmt([a / b for a, b in zip(ours, theirs)], digits=3)
+        details.append(
+            f"| {label} | {fmt(ours, scale, digits)} | {fmt(theirs, scale, digits)} "
+            f"| {ratio_text} |"
+        )
+    details.append("")
+    return targets, details
 
 
 def measure_imports(count: int, sdk: bool) -> dict[str, list[float]]:
@@ -212,6 +343,9 @@ def verdict(ok: bool) -> str:
 
 def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
     """The markdown report: targets first, then the details of each measurement."""
+    if opts.only == "many":
+        many_targets, many_details = report_many(raw["many"], opts)
+        return "\n".join(_head(opts) + many_targets + [""] + many_details) + "\n"
     targets: list[str] = []
     details: list[str] = []
 
@@ -482,8 +616,15 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
     )
 
     report_deadline(raw["deadline"], target, details)
+    many_targets, many_details = report_many(raw["many"], opts)
+    targets += many_targets
+    details += many_details
 
-    head = [
+    return "\n".join(_head(opts) + targets + [""] + details) + "\n"
+
+
+def _head(opts: argparse.Namespace) -> list[str]:
+    return [
         "## Benchmark results",
         "",
         f"`{opts.command}` on {platform.python_implementation()} {platform.python_version()}, "
@@ -492,7 +633,6 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
         "| target | waylay_jobs | baseline | figure (median [min-max]) | target | result |",
         "|---|---|---|---|---|---|",
     ]
-    return "\n".join(head + targets + [""] + details) + "\n"
 
 
 def report_deadline(dl: dict[str, Any], target: Any, details: list[str]) -> None:
@@ -563,6 +703,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and samples")
     parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK")
+    parser.add_argument(
+        "--only", choices=["many"], help="run one measurement only (not written to results.md)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results.md")
     parser.add_argument("--json", type=Path, help="also save the raw measurements here")
     parser.add_argument(
@@ -591,19 +734,25 @@ def main() -> None:
     opts.spread = 3.0
     opts.scale_runs = 1 if quick else 3
     opts.deadline_runs = 1 if quick else 3
+    opts.many_jobs = 1000
+    opts.many_spread = 10.0
+    opts.many_runs = 1 if quick else 3
     opts.command = "python bench/run.py" + (" --quick" if quick else "")
+    opts.command += f" --only {opts.only}" if opts.only else ""
     check_interpreter()
-    sdk = not opts.no_sdk and ensure_sdk_venv()
+    sdk = not opts.no_sdk and not opts.only and ensure_sdk_venv()
     started = time.monotonic()
     results = measure(opts, sdk)
     text = report(results, opts, sdk)
     text += f"\nTotal bench time: {time.monotonic() - started:.0f} s.\n"
     print(text)
+    if opts.json is not None:
+        opts.json.write_text(json.dumps(results), encoding="utf-8")
+    if opts.only:
+        return  # a partial report must not replace the full one
     opts.out.write_text(text, encoding="utf-8")
     for path in opts.docs:
         update_docs(path, text)
-    if opts.json is not None:
-        opts.json.write_text(json.dumps(results), encoding="utf-8")
     log(f"written {opts.out}")
 
 

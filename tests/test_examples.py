@@ -29,6 +29,12 @@ EXPECTED = {
         r"\Aack(.|\n)*^close +Job verify \S+ completed\n\Z",
     ],
     "wait_for_job.py": [rf"^build job {JOB_ID} completed: BuildResult\(digest='sha256:"],
+    "wait_for_many.py": [
+        rf"^(build|deploy|verify) job {JOB_ID} completed$",
+        rf"^(build|deploy|verify) job {JOB_ID} failed \(.+\)$",
+        r"^3 of 20 jobs failed; the first: ",
+        r"\A((build|deploy|verify) job \S+ (completed|failed.*)\n){20}3 of 20",
+    ],
 }
 
 

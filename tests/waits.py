@@ -17,3 +17,20 @@ def wait_with(
 ) -> JobResponse:
     """``client.wait_for(job, **options)``, with ``_sleep`` instead of ``time.sleep``."""
     return _wait.wait_for(client.transport, job, WaitOptions(**options), _sleep=_sleep)
+
+
+def wait_all_with(
+    client: JobsClient,
+    jobs: Any,
+    *,
+    _sleep: Optional[Callable[[float], None]] = None,
+    **options: Any,
+) -> list[JobResponse]:
+    """``client.wait_all(jobs, **options)``, with ``_sleep`` instead of ``time.sleep`` and
+    every :class:`WaitOptions` field available (``max_stream_failures`` too)."""
+    from waylay_jobs._wait_many import ManyWait
+
+    wait = ManyWait(client.transport, jobs, WaitOptions(**options), _sleep=_sleep)
+    for _ in wait:
+        pass
+    return wait.results

@@ -1,5 +1,8 @@
 """``waylay-jobs wait``: a live progress line on a terminal, plain log lines everywhere else.
 
+With several jobs, ``wait_all``'s machine waits for them all over one event stream, and the
+live line shows how many run, completed and failed, and the slowest job.
+
 ``wait_for`` logs every state change on the ``waylay_jobs`` logger; the command shows those
 lines as they come. On a terminal it also keeps one status line at the bottom (state, progress,
 elapsed time), redrawn in place with a carriage return by a small thread. The job's progress
@@ -10,17 +13,20 @@ client of its own (a ``requests.Session`` is not meant to be shared between thre
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Callable, Optional, TextIO
 
-from ._cli_render import clean, duration, job_summary, pretty_json
+from ._cli_render import clean, duration, job_summary, pretty_json, table
 from ._client import JobsClient
-from ._exceptions import JobFailed, JobsError
-from ._models import Event, JobEvent, JobResponse
+from ._exceptions import JobFailed, JobsError, JobsFailed
+from ._models import Event, JobEvent, JobResponse, JobType
 from ._policy import Deadline
-from ._wait import resolve_job, wait_for
+from ._wait import resolve_job, target_of, wait_for
+from ._wait_many import ManyWait
 from ._waiting import WaitOptions
 
 logger = logging.getLogger("waylay_jobs")
@@ -267,5 +273,152 @@ def _stop(line: Optional[LiveLine], handler: Optional[CliLogHandler]) -> None:
 
 def _print_job(response: JobResponse, as_json: bool, out: TextIO) -> None:
     text = pretty_json(response.to_wire()) if as_json else job_summary(response)
+    out.write(text + "\n")
+    out.flush()
+
+
+# -- many jobs -------------------------------------------------------------------------------
+
+#: Words that start a ``TYPE ID`` pair among the jobs of ``waylay-jobs wait``.
+JOB_TYPE_WORDS = frozenset(t.value for t in JobType)
+_TYPE_LIKE = re.compile(r"[a-z]+(-[a-z]+)*")
+
+
+def wait_designations(words: Sequence[str]) -> list[Any]:
+    """The jobs named on the command line: a job type followed by an id is one ``(type, id)``
+    pair; any other word is one job (an id or a job href).
+
+    Two words that read as ``TYPE ID`` (the first made of letters and dashes only, as job
+    types are) stay one pair even for a type this version does not know, as ``wait TYPE ID``
+    always was: the server then says whether the type exists.
+    """
+    if len(words) == 2 and _TYPE_LIKE.fullmatch(words[0]):
+        return [(words[0], words[1])]
+    jobs: list[Any] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in JOB_TYPE_WORDS and index + 1 < len(words):
+            jobs.append((word, words[index + 1]))
+            index += 2
+        else:
+            jobs.append(word)
+            index += 1
+    return jobs
+
+
+class ManyLiveLine(LiveLine):
+    """The status line of a wait for many jobs: how many run, completed and failed, and the
+    job that has been running longest (the slowest so far)."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        jobs: Sequence[Any],
+        *,
+        redraw_every: float = REDRAW_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(stream, "", "", redraw_every=redraw_every, clock=clock)
+        start = self._started
+        # Keyed by id alone: a bare id's type is only known once resolved.
+        self._pending: dict[str, tuple[str, str, float]] = {}
+        for job in jobs:
+            target = target_of(job)
+            self._pending.setdefault(target.id, (target.type or "", "waiting", start))
+        self.completed = 0
+        self.failed = 0
+
+    def on_event(self, event: Event) -> None:
+        """A job event updates the state of a job still pending (not its children's)."""
+        if not isinstance(event, JobEvent) or event.job_id not in self._pending:
+            return
+        with self._lock:
+            _, state, since = self._pending[str(event.job_id)]
+            if state != "active" and event.event == "active":
+                since = self._clock()  # running from now: the slowest is the longest active
+            self._pending[str(event.job_id)] = (str(event.job_type), str(event.state), since)
+        self.draw()
+
+    def ended(self, response: JobResponse) -> None:
+        """A job ended: count it."""
+        with self._lock:
+            if self._pending.pop(str(response.job.job.id), None) is not None:
+                if response.job.state == "failed":
+                    self.failed += 1
+                else:
+                    self.completed += 1
+        self.draw()
+
+    def render(self) -> str:
+        """``| 12 running  30 completed  2 failed  slowest: build job 1a2b3c4d... active 42s``."""
+        spinner = _SPINNER[self._frame % len(_SPINNER)]
+        parts = [
+            f"{spinner} {len(self._pending)} running",
+            f"{self.completed} completed",
+            f"{self.failed} failed",
+        ]
+        if self._pending:
+            job_id, (job_type, state, since) = min(
+                self._pending.items(), key=lambda item: item[1][2]
+            )
+            short_id = job_id if len(job_id) <= 12 else job_id[:8] + "..."
+            label = f"{job_type} job {short_id}" if job_type else f"job {short_id}"
+            parts.append(
+                f"slowest: {clean(label)} {clean(state)} {duration(self._clock() - since)}"
+            )
+        parts.append(duration(self._clock() - self._started))
+        return "  ".join(parts)
+
+
+def run_wait_many(
+    client: JobsClient,
+    jobs: Sequence[Any],
+    *,
+    timeout: Optional[float],
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    handler: Optional[CliLogHandler],
+    live: bool,
+) -> int:
+    """Wait for every job over one event stream; print them all (in the order given) once all
+    have ended. Returns 0, or raises as ``wait_all`` (:class:`JobsFailed` after printing)."""
+    line = ManyLiveLine(err, jobs) if live else None
+    options = WaitOptions(timeout=timeout, on_event=None if line is None else line.on_event)
+    wait = ManyWait(client.transport, jobs, options)
+    try:
+        if line is not None:
+            if handler is not None:
+                handler.live = line
+            line.start()
+        try:
+            for final, _ in wait:
+                if line is not None:
+                    line.ended(final)
+        except JobsFailed as exc:
+            _stop(line, handler)
+            _print_jobs(exc.results, as_json, out)
+            raise
+    finally:
+        _stop(line, handler)
+    _print_jobs(wait.results, as_json, out)
+    return 0
+
+
+def _print_jobs(results: Sequence[JobResponse], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        text = pretty_json([response.to_wire() for response in results])
+    else:
+        rows = [
+            (
+                clean(r.job.type),
+                clean(r.job.job.id or "-"),
+                clean(r.job.state or "unknown"),
+                clean(r.job.job.failed_reason or "") if r.job.state == "failed" else "",
+            )
+            for r in results
+        ]
+        text = table(rows, ("TYPE", "ID", "STATE", "REASON"))
     out.write(text + "\n")
     out.flush()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Generator, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     # parsed may need none of them (the README's Performance section has the numbers).
     from ._events import EventStream
     from ._models import Event, JobResponse, JobsResponse
+    from ._waiting import WaitOptions
 
 _INDEX = re.compile(r"\[(-?\d+)\]")
 _NUMBER = re.compile(r"-?\d+")
@@ -448,6 +450,125 @@ class JobsClient:
             cancel=cancel,
         )
         return wait_for(self._transport, job, options)
+
+    def wait_all(
+        self,
+        jobs: Iterable[Any],
+        *,
+        timeout: float | None = None,
+        raise_on_failure: bool = True,
+        on_event: Callable[[Event], Any] | None = None,
+        children: bool = False,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        cancel: threading.Event | None = None,
+    ) -> builtins.list[JobResponse]:
+        """Block until every job has ended, over one event stream; return the final jobs.
+
+        Many jobs, one subscription: the tenant's event stream (restricted to the job type
+        when all the jobs share one), demultiplexed by ``(type, id)``, instead of one
+        connection per job. As :meth:`wait_for`, it subscribes first and then checks the
+        state of every job (one :meth:`list` per job type where two or more share it, else
+        :meth:`get`), so jobs that already ended count at once; it confirms every end seen
+        on the stream with :meth:`get`; after a dropped, silent or refused stream it checks
+        the jobs still pending and reconnects with backoff, and when the stream keeps failing
+        it polls with :meth:`list` (filtered on the final states and the jobs' creation time).
+        Every state change of any job is logged on the ``waylay_jobs`` logger at INFO.
+
+        Args:
+            jobs: any mix of what :meth:`wait_for` accepts (ids, ``(type, id)`` pairs,
+                references, list items, responses, hrefs). A job given twice comes back at
+                both positions; an empty list returns ``[]`` at once.
+            timeout: one deadline in seconds for the whole call (resolving bare ids, every
+                request, every pause).
+            raise_on_failure: raise :class:`JobsFailed` when any job ended failed (default),
+                once all have ended; with ``False`` the failed jobs are returned.
+            on_event: called with the stream's ``ack`` and keep-alives and with every event
+                of the jobs waited for.
+            children: pass every job event of the tenant stream to ``on_event`` (events do
+                not name their parent job, so the children cannot be told apart from other
+                jobs; they never end a job waited for either way).
+            idle_timeout, poll_interval, cancel: as for :meth:`wait_for`.
+
+        Returns:
+            The final ``JobResponse`` of every job, in the order given.
+
+        Raises:
+            JobsFailed: one or more jobs ended failed (``.failed``, ``.results``; ``.job`` and
+                ``.reason`` are those of the first failed one).
+            WaitTimeout: ``timeout`` passed; ``.pending`` holds the jobs that had not ended,
+                as they were given.
+            NotFoundError: some of the jobs do not exist (the message names them all); raised
+                before any job is reported.
+            WaitCancelled, AuthError, TransportError, InvalidArgument: as for :meth:`wait_for`.
+
+        Example::
+
+            finals = client.wait_all([("build", a), ("deploy", b), c_id], timeout=600)
+        """
+        from ._wait_many import wait_all
+
+        options = self._wait_options(
+            timeout, raise_on_failure, on_event, children, idle_timeout, poll_interval, cancel
+        )
+        return wait_all(self._transport, jobs, options)
+
+    def as_completed(
+        self,
+        jobs: Iterable[Any],
+        *,
+        timeout: float | None = None,
+        on_event: Callable[[Event], Any] | None = None,
+        children: bool = False,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        cancel: threading.Event | None = None,
+    ) -> Generator[JobResponse, None, None]:
+        """Yield each final ``JobResponse`` as its job ends, over one event stream.
+
+        The same wait as :meth:`wait_all`, handing over each job as soon as its end is
+        confirmed (failed ones included; nothing is raised for them). A job given twice is
+        yielded twice. The arguments are checked at once; the requests start with the first
+        ``next()``. Leaving the loop early (``break``) closes the stream.
+
+        Raises:
+            WaitTimeout: ``timeout`` passed; ``.pending`` holds the jobs that had not ended.
+            NotFoundError, WaitCancelled, AuthError, TransportError, InvalidArgument: as for
+                :meth:`wait_all`.
+
+        Example::
+
+            for final in client.as_completed(jobs, timeout=600):
+                print(final.job.type, final.job.job.id, final.job.state)
+        """
+        from ._wait_many import as_completed
+
+        options = self._wait_options(
+            timeout, False, on_event, children, idle_timeout, poll_interval, cancel
+        )
+        return as_completed(self._transport, jobs, options)
+
+    @staticmethod
+    def _wait_options(
+        timeout: float | None,
+        raise_on_failure: bool,
+        on_event: Callable[[Event], Any] | None,
+        children: bool,
+        idle_timeout: float,
+        poll_interval: float,
+        cancel: threading.Event | None,
+    ) -> WaitOptions:
+        from ._waiting import WaitOptions
+
+        return WaitOptions(
+            timeout=timeout,
+            raise_on_failure=raise_on_failure,
+            on_event=on_event,
+            children=children,
+            idle_timeout=idle_timeout,
+            poll_interval=poll_interval,
+            cancel=cancel,
+        )
 
 
 def select(document: Any, path: str) -> Any:

@@ -15,7 +15,8 @@ Every one derives from :class:`JobsError`::
     │   └── StreamInterrupted                         the stream ended or broke before ``close``
     │       └── IdleTimeout                           no bytes for longer than the idle timeout
     ├── JobFailed                                     ``wait_for``: the job ended ``failed``
-    ├── WaitTimeout (also TimeoutError)               ``wait_for``: the deadline passed
+    │   └── JobsFailed                                ``wait_all``: some jobs ended ``failed``
+    ├── WaitTimeout (also TimeoutError)               a wait: the deadline passed
     └── WaitCancelled                                 ``wait_for``: its ``cancel`` event was set
 
 Messages say what was expected and what came back, and never contain a token or secret.
@@ -23,6 +24,7 @@ Messages say what was expected and what came back, and never contain a token or 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,15 +157,38 @@ class JobFailed(JobsError):
         self.reason = reason
 
 
-class WaitTimeout(JobsError, TimeoutError):
-    """``wait_for``: the overall deadline passed before the job finished.
+class JobsFailed(JobFailed):
+    """``wait_all``: one or more of the jobs ended ``failed`` (raised once all have ended).
 
     Attributes:
-        job_type, job_id: the job waited for (``job_type`` is ``None`` when a bare id could
-            not be resolved in time).
-        last_job: the last ``JobResponse`` seen, or ``None`` when none could be fetched.
-        last_state: the last known state (``None`` when unknown).
+        failed: the final ``JobResponse`` of every job that failed, in the order given
+            (a job given twice is listed once).
+        results: the final ``JobResponse`` of every job, in the order given (one per position).
+        job, reason: those of the first failed job, as for :class:`JobFailed`.
+    """
+
+    def __init__(
+        self, message: str, *, failed: Sequence[JobResponse], results: Sequence[JobResponse]
+    ) -> None:
+        if not failed:
+            raise ValueError("JobsFailed needs at least one failed job")
+        first = failed[0]
+        super().__init__(message, job=first, reason=first.job.job.failed_reason)
+        self.failed = list(failed)
+        self.results = list(results)
+
+
+class WaitTimeout(JobsError, TimeoutError):
+    """``wait_for``, ``wait_all``, ``as_completed``: the overall deadline passed first.
+
+    Attributes:
+        job_type, job_id: the job waited for; for many jobs, the first that had not ended
+            (``job_type`` is ``None`` when a bare id could not be resolved in time).
+        last_job: the last ``JobResponse`` seen of that job, or ``None`` when none was fetched.
+        last_state: its last known state (``None`` when unknown).
         timeout: the deadline that passed, in seconds.
+        pending: ``wait_all``/``as_completed``: the jobs that had not ended, as they were given,
+            in the order given; empty for ``wait_for``.
     """
 
     def __init__(
@@ -175,6 +200,7 @@ class WaitTimeout(JobsError, TimeoutError):
         last_job: Optional[JobResponse],
         last_state: Optional[str],
         timeout: float,
+        pending: Sequence[Any] = (),
     ) -> None:
         super().__init__(message)
         self.job_type = job_type
@@ -182,6 +208,7 @@ class WaitTimeout(JobsError, TimeoutError):
         self.last_job = last_job
         self.last_state = last_state
         self.timeout = timeout
+        self.pending = list(pending)
 
 
 class WaitCancelled(JobsError):

@@ -7,7 +7,8 @@ Commands (``waylay-jobs COMMAND --help`` for each)::
                      [--created-before WHEN] [--created-after WHEN] [--limit N] [--json]
     waylay-jobs get TYPE ID [--json]
     waylay-jobs events [--type T [--id ID [--children]]] [--json]
-    waylay-jobs wait JOB | TYPE ID | HREF [--timeout SECONDS] [--children] [--json]
+    waylay-jobs wait JOB [JOB ...] [--timeout SECONDS] [--children] [--json]
+                     # each JOB: an id, a job href, or TYPE ID; several: over one stream
     waylay-jobs configure [--profile NAME] [--gateway URL]   # save an API key as a profile
 
 Where to connect, first match wins: ``--token``, ``--profile NAME`` or ``--no-auth`` (no
@@ -19,8 +20,8 @@ profile only, never from flags: command lines end up in shell history and proces
 
 Exit codes:
 
-    0    success (``wait``: the job completed)
-    1    the job failed (``wait``)
+    0    success (``wait``: the job completed; with several jobs: they all did)
+    1    the job failed (``wait``; with several jobs: any of them)
     2    the wait timed out (``wait --timeout``)
     3    usage or configuration error: bad option or value (also one the server refuses
          with 400, such as an unknown job type), no usable credentials
@@ -47,7 +48,7 @@ from typing import Any, Callable, NoReturn, Optional, TextIO
 
 from ._checks import is_seconds
 from ._cli_render import event_json, event_line, job_summary, jobs_table, pretty_json
-from ._cli_wait import CliLogHandler, run_wait
+from ._cli_wait import CliLogHandler, run_wait, run_wait_many, wait_designations
 from ._client import JobsClient
 from ._config import (
     ENV_VARS,
@@ -238,19 +239,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command(
         "wait",
-        "Wait until a job ends; exit 0 if it completed, 1 if it failed, 2 on --timeout.",
+        "Wait until the jobs end (several over one event stream); exit 0 if all completed, "
+        "1 if any failed, 2 on --timeout.",
         _cmd_wait,
     )
-    sub.add_argument("job", metavar="JOB", help="a job id, a job href, or a job type (then ID)")
-    sub.add_argument("job_id", metavar="ID", nargs="?", help="the job id, after its type")
+    sub.add_argument(
+        "job",
+        metavar="JOB",
+        nargs="+",
+        help="a job id, a job href, or a job type followed by the id; repeatable",
+    )
     sub.add_argument(
         "--timeout",
         type=_seconds,
         metavar="SECONDS",
         help="give up after this long (exit 2); default: as long as the job runs",
     )
-    sub.add_argument("--children", action="store_true", help="also report child jobs")
-    sub.add_argument("--json", action="store_true", help="print the final job as JSON")
+    sub.add_argument(
+        "--children", action="store_true", help="also report child jobs (one job only)"
+    )
+    sub.add_argument(
+        "--json", action="store_true", help="print the final job as JSON (several: a JSON list)"
+    )
 
     sub = command(
         "configure",
@@ -369,12 +379,29 @@ def _cmd_events(options: argparse.Namespace, io: _Streams) -> int:
 
 
 def _cmd_wait(options: argparse.Namespace, io: _Streams) -> int:
-    job: Any = options.job if options.job_id is None else (options.job, options.job_id)
+    jobs = wait_designations(options.job)
+    if len(jobs) > 1 and options.children:
+        raise InvalidArgument(
+            "expected --children with one job (its stream names its child jobs), got "
+            f"{len(jobs)} jobs: the tenant's stream that several share does not say which "
+            "job is whose child"
+        )
     credentials = resolve_credentials(options)
     with JobsClient.from_credentials(credentials) as client:
+        if len(jobs) > 1:
+            return run_wait_many(
+                client,
+                jobs,
+                timeout=options.timeout,
+                as_json=options.json,
+                out=io.out,
+                err=io.err,
+                handler=io.handler,
+                live=_is_terminal(io.err),
+            )
         return run_wait(
             client,
-            job,
+            jobs[0],
             timeout=options.timeout,
             children=options.children,
             as_json=options.json,
