@@ -46,11 +46,11 @@ except ImportError as exc:  # no Airflow, or Airflow 2 (no task SDK)
         "install it with: pip install 'waylay-jobs[airflow]'"
     ) from exc
 
-from ._client import JobsClient
-from ._config import Credentials
-from ._exceptions import ConfigError, JobFailed, NotFoundError
-from ._http import DEFAULT_GATEWAY_URL
-from ._models import Event, JobResponse
+from .._client import JobsClient
+from .._config import Credentials
+from .._exceptions import ConfigError, JobFailed, NotFoundError
+from .._http import DEFAULT_GATEWAY_URL
+from .._models import Event, JobResponse
 
 __all__ = [
     "WaylayJobSensor",
