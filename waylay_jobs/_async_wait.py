@@ -24,7 +24,7 @@ import ssl
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -80,7 +80,7 @@ _STREAM_HEADERS = {
 
 # One client and one token cache per event loop: an AsyncClient's connections belong to the
 # loop that opened them, and a triggerer runs all its triggers in one loop.
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
     weakref.WeakKeyDictionary()
 )
 _TOKENS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], _Token]] = (
@@ -88,29 +88,49 @@ _TOKENS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ..
 )
 
 
-def shared_client() -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` of the running event loop, created on first use.
+@dataclass
+class _Shared:
+    client: httpx.AsyncClient
+    closer: AsyncGenerator[None, None]
+
+
+async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    # An async generator left suspended here is closed by the loop's shutdown_asyncgens(),
+    # which asyncio.run() (the triggerer's loop, dag.test()'s in-line trigger) awaits before it
+    # closes the loop: the pooled keep-alive connections are closed then, not left to the GC.
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def shared_client() -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` of the running event loop, created on first use and closed
+    when the loop shuts down (``asyncio.run`` ending).
 
     No limit on connections: each wait holds one stream for as long as its job runs, and a
     pool limit would make the waits beyond it queue for a connection instead of waiting.
     """
     loop = asyncio.get_running_loop()
-    client = _CLIENTS.get(loop)
-    if client is None or client.is_closed:
+    shared = _CLIENTS.get(loop)
+    if shared is None or shared.client.is_closed:
         client = httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             follow_redirects=True,
         )
-        _CLIENTS[loop] = client
-    return client
+        closer = _close_at_loop_end(client)
+        await closer.__anext__()  # started: the loop now tracks it (weakly; kept in _Shared)
+        _CLIENTS[loop] = _Shared(client, closer)
+        return client
+    return shared.client
 
 
 async def close_shared_client() -> None:
-    """Close the running loop's shared client (the next wait creates a new one)."""
-    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
+    """Close the running loop's shared client now (the next wait creates a new one)."""
+    shared = _CLIENTS.pop(asyncio.get_running_loop(), None)
+    if shared is not None:
+        await shared.closer.aclose()
 
 
 # -- responses to exceptions ------------------------------------------------------------------
@@ -366,10 +386,9 @@ class AsyncTransport:
     def __repr__(self) -> str:
         return f"AsyncTransport(gateway_url={self.gateway_url!r}, auth={self.auth!r})"
 
-    @property
-    def client(self) -> httpx.AsyncClient:
+    async def client(self) -> httpx.AsyncClient:
         """The client the requests go through."""
-        return self._client if self._client is not None else shared_client()
+        return self._client if self._client is not None else await shared_client()
 
     async def get_job(
         self, job_type: str, job_id: str, *, deadline: Optional[Deadline] = None
@@ -448,7 +467,7 @@ class AsyncTransport:
         pair: Optional[tuple[float, float]] = None,
         stream: bool = False,
     ) -> httpx.Response:
-        client = self.client
+        client = await self.client()
         url = self.gateway_url + path
         for attempt in (1, 2):
             authorization = await self.auth.header(client, deadline)
