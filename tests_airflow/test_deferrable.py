@@ -75,7 +75,9 @@ def test_a_job_that_fails_while_deferred_fails_the_task_without_retry(
     ) in capfd.readouterr().out
 
 
-@pytest.mark.parametrize(("script", "state"), [("finished", "success"), ("finished-failed", "failed")])
+@pytest.mark.parametrize(
+    ("script", "state"), [("finished", "success"), ("finished-failed", "failed")]
+)
 def test_an_ended_job_finishes_without_deferring(
     registry: FakeRegistry, caplog: pytest.LogCaptureFixture, script: str, state: str
 ) -> None:
