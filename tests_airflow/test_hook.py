@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from airflow.providers_manager import ProvidersManager
 from airflow.sdk import BaseHook
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
 import waylay_jobs
 from waylay_jobs import JobsClient
@@ -33,7 +34,7 @@ def test_the_provider_is_registered_with_the_waylay_connection_type() -> None:
 
     provider = manager.providers["waylay-jobs"]
     assert provider.version == waylay_jobs.__version__
-    hook = manager.hooks["waylay"]
+    hook = ProvidersManagerTaskRuntime().hooks["waylay"]
     assert hook is not None
     assert (hook.hook_class_name, hook.hook_name, hook.connection_testable) == (
         "waylay_jobs.airflow.hooks.WaylayJobsHook",
