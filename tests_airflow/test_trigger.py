@@ -95,6 +95,16 @@ def test_an_unknown_job_is_an_error_event(registry: FakeRegistry) -> None:
     assert "Job build/no-such-job not found" in event["message"]
 
 
+def test_an_undefined_connection_is_an_error_event_that_names_it(registry: FakeRegistry) -> None:
+    trigger = WaylayJobTrigger(job_type="build", job_id="x", waylay_conn_id="no_such_conn")
+
+    [event] = fire(trigger)
+
+    assert (event["status"], event["error"]) == ("error", "ConfigError")
+    assert "no_such_conn" in event["message"]
+    assert registry.requests == []
+
+
 def test_the_deadline_ends_the_wait_with_the_last_state(registry: FakeRegistry) -> None:
     job_id = registry.add_job("build", "manual")
     started = time.monotonic()

@@ -241,7 +241,9 @@ def transport_error(what: str, exc: httpx.HTTPError) -> TransportError:
 
 def _retryable(exc: TransportError) -> bool:
     cause: Optional[BaseException] = exc.__cause__
-    while cause is not None:
+    for _ in range(8):  # httpx wraps httpcore's error, which wraps the ssl one
+        if cause is None:
+            break
         if isinstance(cause, ssl.SSLError):
             return False  # a certificate problem does not go away by asking again
         cause = cause.__cause__ or cause.__context__

@@ -7,6 +7,7 @@ try:
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
+        AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
         AirflowTaskTerminated,
@@ -21,6 +22,7 @@ except ImportError as exc:  # no Airflow, or Airflow 2 (no task SDK)
 __all__ = [
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTerminated",

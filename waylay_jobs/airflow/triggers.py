@@ -18,7 +18,7 @@ from .._async_wait import AsyncTransport, wait_for_async
 from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_POLL_INTERVAL
 from .._exceptions import ApiError, JobsError, WaitTimeout
 from .._waiting import Target, WaitOptions
-from ._sdk import BaseTrigger, TriggerEvent
+from ._sdk import AirflowNotFoundException, BaseTrigger, TriggerEvent
 from .hooks import WaylayJobsHook
 from .tasks import job_summary
 
@@ -35,7 +35,8 @@ class WaylayJobTrigger(BaseTrigger):  # type: ignore[misc,unused-ignore]
       it failed, its ``failedReason``;
     * ``"timeout"``: ``end_time`` passed first; ``job`` is the last summary seen, or ``None``;
     * ``"error"``: the wait failed otherwise (an unknown job, refused credentials, a gateway
-      that never answered); ``error`` is the exception's class name (``NotFoundError``, ...),
+      that never answered, a connection that is not defined or not usable); ``error`` is the
+      exception's class name (``NotFoundError``, ``AuthError``, ``ConfigError``, ...),
       ``status_code`` the HTTP status when there was one.
 
     Args:
@@ -104,6 +105,14 @@ class WaylayJobTrigger(BaseTrigger):  # type: ignore[misc,unused-ignore]
         except WaitTimeout as exc:
             last = None if exc.last_job is None else job_summary(exc.last_job)
             return {"status": "timeout", "job": last, "message": str(exc)}
+        except AirflowNotFoundException as exc:
+            # Said in the task's log, rather than as a trigger failure in the triggerer's.
+            return {
+                "status": "error",
+                "error": "ConfigError",
+                "status_code": None,
+                "message": f"waiting for {label}: {exc}",
+            }
         except JobsError as exc:
             status_code = exc.status_code if isinstance(exc, ApiError) else None
             return {
