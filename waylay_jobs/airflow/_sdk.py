@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 try:
-    from airflow.sdk import BaseHook, BaseSensorOperator, Context, PokeReturnValue, conf
+    from airflow.sdk import BaseHook, BaseSensorOperator, Context, PokeReturnValue
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
@@ -18,6 +18,11 @@ except ImportError as exc:  # no Airflow, or Airflow 2 (no task SDK)
         f"waylay_jobs.airflow needs Apache Airflow 3 (airflow.sdk): {exc}; "
         "install it with: pip install 'waylay-jobs[airflow]'"
     ) from exc
+
+try:
+    from airflow.sdk import conf
+except ImportError:  # Airflow 3.0: the task SDK has no configuration of its own yet
+    from airflow.configuration import conf
 
 __all__ = [
     "AirflowException",
