@@ -178,15 +178,22 @@ def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
         log("triggers: skipped (no interpreter with Airflow 3 and httpx; run .ci/airflow.sh)")
     else:
         log(f"triggers: {opts.triggers} in one event loop x {opts.trigger_runs} runs ({af_py})")
-        out["triggers"] = run_json(
-            [
-                af_py,
-                "trigger_scale.py",
-                str(opts.triggers),
-                str(opts.trigger_spread),
-                str(opts.trigger_runs),
-            ]
-        )
+        # One fresh process per run: a second run in the same process would reuse the memory
+        # the first one freed, and its RSS per trigger would mean nothing.
+        runs = [
+            run_json(
+                [
+                    af_py,
+                    "trigger_scale.py",
+                    str(opts.triggers),
+                    str(opts.trigger_spread),
+                    "1",
+                    str(seed),
+                ]
+            )["runs"][0]
+            for seed in range(opts.trigger_runs)
+        ]
+        out["triggers"] = {"runs": runs}
     return out
 
 

@@ -1,15 +1,16 @@
 """Triggerer scale: many ``WaylayJobTrigger``s in one event loop, jobs ending at random times.
 
-Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS`` (prints JSON; needs Airflow 3 and
-httpx: the ``.venv-airflow`` of ``.ci/airflow.sh``). Per run, scale_server.py (its own process)
-holds a FakeRegistry with ``TRIGGERS`` manual jobs; here every job gets a ``WaylayJobTrigger``
-(through an Airflow connection of type ``waylay``), all run in one asyncio loop as a triggerer
-runs them, and once every trigger has subscribed and checked its job (the steady state of a
-triggerer) the server moves each job to ``completed`` or ``failed`` at a random moment within
-``SPREAD`` seconds. For each job: the right outcome, and
-the time from the ``transition()`` call to the trigger's ``TriggerEvent`` (both processes read
-CLOCK_MONOTONIC). For the process: OS threads (before, and the most seen while waiting, sampled
-every 20 ms), peak RSS over the baseline (per trigger), and CPU seconds of the wait.
+Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS [FIRST_SEED]`` (prints JSON; needs
+Airflow 3 and httpx: the ``.venv-airflow`` of ``.ci/airflow.sh``). Per run, scale_server.py (its
+own process) holds a FakeRegistry with ``TRIGGERS`` manual jobs; here every job gets a
+``WaylayJobTrigger`` (through an Airflow connection of type ``waylay``), all run in one asyncio
+loop as a triggerer runs them, and once every trigger has subscribed and checked its job (the
+steady state of a triggerer) the server moves each job to ``completed`` or ``failed`` at a random
+moment within ``SPREAD`` seconds. For each job: the right outcome, and the time from the
+``transition()`` call to the trigger's ``TriggerEvent`` (both processes read CLOCK_MONOTONIC). For
+the process: OS threads (before, and the most seen while waiting, sampled every 20 ms), peak RSS
+over the baseline (per trigger; only the first run of a process counts, later ones reuse the memory
+the first one freed), and CPU seconds of the wait.
 
 Then, for comparison, one round of what reschedule-mode sensors spend per poke interval for
 the same jobs: ``TRIGGERS`` pokes, each as ``WaylayJobSensor.poke`` does it (a new client,
@@ -158,7 +159,9 @@ def one_run(triggers: int, spread: float, seed: int) -> dict[str, Any]:
 def main() -> None:
     """Print ``{"runs": [...]}``."""
     triggers, spread, runs = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-    print(json.dumps({"runs": [one_run(triggers, spread, seed) for seed in range(runs)]}))
+    first = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    runs_done = [one_run(triggers, spread, seed) for seed in range(first, first + runs)]
+    print(json.dumps({"runs": runs_done}))
 
 
 if __name__ == "__main__":
