@@ -7,10 +7,11 @@ with the transport's retry rules, the event stream through the library's SSE fra
 (:class:`~waylay_jobs._sse.SSEDecoder`, pushed bytes as they arrive) and event decoding, pauses
 with ``asyncio.sleep``. The waiter decides exactly as it does for the blocking ``wait_for``.
 
-All waits of one event loop share one ``httpx.AsyncClient`` (one connection pool, one TLS
-context) and, per API key, one token. Cancelling the task that waits closes its stream's
-connection at once. Needs ``httpx`` (Airflow 3 depends on it); the rest of the library
-never imports this module.
+All waits of one event loop share one TLS context, one ``httpx.AsyncClient`` for their
+``get`` calls (a few keep-alive connections) and, per API key, one token; each stream has a
+light client of its own on that TLS context (see :func:`stream_client`). Cancelling the task
+that waits closes its stream's connection at once. Needs ``httpx`` (Airflow 3 depends on it);
+the rest of the library never imports this module.
 """
 
 from __future__ import annotations
