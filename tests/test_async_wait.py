@@ -228,3 +228,30 @@ def test_the_loop_shares_one_client_and_closes_it_when_it_ends() -> None:
     assert first is second
     assert first.requests.is_closed
     assert first.proxied_streams.is_closed
+
+
+def test_waits_of_one_loop_share_one_tls_context(
+    fake_registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    created: list[ssl.SSLContext] = []
+    original = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        created.append(original(*args, **kwargs))
+        return created[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    jobs = [fake_registry.add_job("build", "success", start="subscribe") for _ in range(20)]
+    t = transport(fake_registry)
+
+    async def all_of_them() -> list[Any]:
+        waits = (wait_for_async(t, Target("build", j), WaitOptions(timeout=30)) for j in jobs)
+        return list(await asyncio.gather(*waits))
+
+    finals = asyncio.run(all_of_them())
+
+    assert [f.job.state for f in finals] == ["completed"] * 20
+    assert fake_registry.subscriptions == 20
+    assert len(created) == 1  # not one per wait, nor one per stream
