@@ -7,6 +7,10 @@ Usage, from the repository root, with the project venv::
     .venv/bin/python bench/run.py --only many  # only wait_all vs wait_for threads (~2 minutes)
     .venv/bin/python bench/run.py --docs README.md docs/performance.md  # also refresh them
 
+The trigger row (``trigger_scale.py``: Airflow's ``WaylayJobTrigger``, many in one event loop)
+needs Airflow 3 and httpx: it runs with this interpreter when it has them, else with the
+``.venv-airflow`` that ``.ci/airflow.sh`` creates, and is skipped (said so) without either.
+
 The official async SDK runs only in its own venv, bench/.venv-sdk; it is created on first use
 (``python -m venv`` + ``pip install waylay-sdk-registry waylay-sdk-registry-types
 waylay-sdk-core 'pydantic<2.12'``). Everything runs against local servers on 127.0.0.1: the
@@ -41,6 +45,7 @@ SDK_PACKAGES = (
     "pydantic<2.12",
 )
 OURS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
 SDK_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 IMPORT_REQUESTS = (
@@ -86,6 +91,18 @@ def ensure_sdk_venv() -> bool:
         )
         return False
     return True
+
+
+def airflow_python() -> str | None:
+    """An interpreter with Airflow 3 and httpx for the trigger row, or None."""
+    probe = "import airflow.sdk, httpx, psutil"
+    for candidate in (sys.executable, str(AIRFLOW_PYTHON)):
+        if not Path(candidate).exists():
+            continue
+        proc = subprocess.run([candidate, "-c", probe], env=OURS_ENV, capture_output=True)
+        if proc.returncode == 0:
+            return candidate
+    return None
 
 
 def run_json(argv: list[str], *, sdk: bool = False) -> Any:
@@ -162,6 +179,27 @@ def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
         [py, "scale.py", str(opts.waiters), str(opts.spread), str(opts.scale_runs)]
     )
     out["many"] = measure_many(opts)
+    af_py = airflow_python()
+    if af_py is None:
+        log("triggers: skipped (no interpreter with Airflow 3 and httpx; run .ci/airflow.sh)")
+    else:
+        log(f"triggers: {opts.triggers} in one event loop x {opts.trigger_runs} runs ({af_py})")
+        # One fresh process per run: a second run in the same process would reuse the memory
+        # the first one freed, and its RSS per trigger would mean nothing.
+        runs = [
+            run_json(
+                [
+                    af_py,
+                    "trigger_scale.py",
+                    str(opts.triggers),
+                    str(opts.trigger_spread),
+                    "1",
+                    str(seed),
+                ]
+            )["runs"][0]
+            for seed in range(opts.trigger_runs)
+        ]
+        out["triggers"] = {"runs": runs}
     return out
 
 
@@ -619,6 +657,8 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
     many_targets, many_details = report_many(raw["many"], opts)
     targets += many_targets
     details += many_details
+    if "triggers" in raw:
+        trigger_report(raw["triggers"]["runs"], opts, target, details)
 
     return "\n".join(_head(opts) + targets + [""] + details) + "\n"
 
@@ -676,6 +716,69 @@ def report_deadline(dl: dict[str, Any], target: Any, details: list[str]) -> None
         f"error after {fmt(ref['elapsed'], 1, 2)} s",
         "TransportError within 10 s",
         ref_ok,
+    )
+
+
+def trigger_report(
+    runs: list[dict[str, Any]], opts: argparse.Namespace, target: Any, details: list[str]
+) -> None:
+    """The trigger row and its details: many WaylayJobTriggers in one loop beside the
+    requests and CPU of one round of reschedule-sensor pokes for the same jobs."""
+    details += [
+        "",
+        f"### Triggers ({opts.triggers} `WaylayJobTrigger`s in one asyncio loop, as in a "
+        f"triggerer; FakeRegistry in its own process; manual jobs ending at random times within "
+        f"{opts.trigger_spread:g} s once every trigger follows its stream)",
+        "",
+        "ms from the `transition()` call to the trigger's `TriggerEvent` (after its confirming "
+        "get). Beside it, one round of reschedule-sensor pokes for the same jobs: one poke per "
+        "job, each a new client, one `get`, closed, as `WaylayJobSensor.poke` does.",
+        "",
+        "| run | right outcome | hung | errors | p50 | p99 | max | threads (before -> max) "
+        "| peak RSS MB | KB per trigger | CPU s (whole wait) | requests (whole wait) "
+        "| one poke round: requests, CPU s, wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(runs):
+        d = r["delays"] or [float("nan")]
+        pk = r["poke_round"]
+        details.append(
+            f"| {i + 1} | {r['right']}/{r['triggers']} | {r['hung']} | "
+            f"{len(r['errors']) + r['server_errors']} | {percentile(d, 0.5) * 1000:.1f} | "
+            f"{percentile(d, 0.99) * 1000:.1f} | {max(d) * 1000:.1f} | "
+            f"{r['threads_before']} -> {r['threads_max']} | {r['rss_peak_mb']:.0f} | "
+            f"{r['kb_per_trigger']:.0f} | {r['cpu_s']:.2f} | {r['server_requests']} | "
+            f"{pk['requests']}, {pk['cpu_s']:.2f}, {pk['wall_s']:.2f} |"
+        )
+    details.append(
+        "\nA reschedule-mode sensor repeats its poke round every `poke_interval` for as long as "
+        "the job runs (and each poke also costs a task start on a worker, not counted here), "
+        "and notices the end up to `poke_interval` late; a trigger's cost is fixed per wait."
+    )
+    ok = all(
+        r["right"] == r["triggers"]
+        and not r["hung"]
+        and not r["errors"]
+        and not r["server_errors"]
+        and r["delays"]
+        and max(r["delays"]) < 1.0
+        and r["threads_max"] - r["threads_before"] <= 4
+        for r in runs
+    )
+    p50s = [percentile(r["delays"], 0.5) for r in runs if r["delays"]]
+    p99s = [percentile(r["delays"], 0.99) for r in runs if r["delays"]]
+    target(
+        f"triggers: {opts.triggers} `WaylayJobTrigger`s in one loop",
+        f"end -> TriggerEvent p50 {fmt(p50s, 1000, 1)} ms, p99 {fmt(p99s, 1000, 1)} ms; "
+        f"threads {max(r['threads_max'] for r in runs)}; "
+        f"{fmt([r['kb_per_trigger'] for r in runs])} KB/trigger; "
+        f"{fmt([r['cpu_s'] for r in runs], digits=2)} CPU s",
+        f"one round of {opts.triggers} reschedule pokes: "
+        f"{fmt([r['poke_round']['cpu_s'] for r in runs], digits=2)} CPU s, "
+        f"{runs[0]['poke_round']['requests']} requests",
+        f"max {max(max(r['delays'] or [0.0]) for r in runs) * 1000:.0f} ms",
+        "all right, each end < 1 s, threads flat",
+        ok,
     )
 
 
@@ -737,6 +840,9 @@ def main() -> None:
     opts.many_jobs = 1000
     opts.many_spread = 10.0
     opts.many_runs = 1 if quick else 3
+    opts.triggers = 500
+    opts.trigger_spread = 10.0
+    opts.trigger_runs = 1 if quick else 3
     opts.command = "python bench/run.py" + (" --quick" if quick else "")
     opts.command += f" --only {opts.only}" if opts.only else ""
     check_interpreter()

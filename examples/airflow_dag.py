@@ -1,4 +1,5 @@
-"""Wait for a Waylay job in Airflow: a task follows its events, then a sensor confirms it.
+"""Wait for a Waylay job in Airflow: a deferrable sensor hands the wait to the triggerer, whose
+trigger follows the job's events; the next task gets the job's summary from XCom.
 
 python examples/airflow_dag.py [TYPE JOB_ID]: without WAYLAY_GATEWAY_URL (and WAYLAY_TOKEN or
 WAYLAY_API_KEY/_SECRET) set, a local fake registry plays a build job.
@@ -23,17 +24,25 @@ except ModuleNotFoundError as missing:
         raise  # a broken installation: its own traceback says more
     sys.exit("examples/airflow_dag.py needs Apache Airflow 3: pip install 'waylay-jobs[airflow]'")
 
-from waylay_jobs.airflow import WaylayJobSensor, job_summary, wait_for_job
+from waylay_jobs.airflow import WaylayJobSensor
 
 
 @dag(schedule=None, start_date=datetime(2024, 1, 1), params={"job_type": "build", "job_id": ""})
 def waylay_job() -> None:
-    @task(execution_timeout=timedelta(minutes=30))  # it stops the wait too, connection closed
-    def follow(job_type: str, job_id: str) -> dict:
-        return job_summary(wait_for_job((job_type, job_id), conn_id=None))  # None: WAYLAY_* env
+    done = WaylayJobSensor(
+        task_id="done",
+        job_type="{{ params.job_type }}",
+        job_id="{{ params.job_id }}",
+        waylay_conn_id=None,  # None: the WAYLAY_* environment variables
+        deferrable=True,  # no worker slot while the job runs; resumes the moment it ends
+        timeout=timedelta(minutes=30).total_seconds(),
+    )
 
-    job = {"job_type": "{{ params.job_type }}", "job_id": "{{ params.job_id }}"}
-    follow(**job) >> WaylayJobSensor(task_id="confirm", mode="reschedule", poke_interval=60, **job)
+    @task
+    def report(summary: dict) -> None:
+        print(f"{summary['type']} job {summary['id']} is {summary['state']}: {summary['result']}")
+
+    report(done.output)
 
 
 example = waylay_job()

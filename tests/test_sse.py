@@ -379,3 +379,23 @@ def test_arbitrary_bytes_raise_nothing_but_the_librarys_own(
     for _event, data, _id in events:
         assert len(data.encode()) < limit
     assert decode([b"".join(chunks)], max_event_size=limit) == events
+
+
+def test_a_pause_chunk_yields_paused_after_the_events_before_it_and_keeps_state() -> None:
+    """A pushed reader feeds one generator: each PAUSE hands back control after the events so
+    far; a block, a CRLF and a UTF-8 character split across the pause are decoded whole."""
+    decoder = SSEDecoder()
+    pushed: list[bytes] = [
+        b"event: ack\r\ndata: {}\r\n\r\nevent: active\r",
+        _sse.PAUSE,
+        b"\ndata: caf\xc3",
+        _sse.PAUSE,
+        b"\xa9\r\n\r\n",
+        _sse.PAUSE,
+        b"event: cut",
+    ]
+    seen = list(decoder.iter_raw(pushed))
+
+    assert seen == [("ack", "{}"), _sse.PAUSED, _sse.PAUSED, ("active", "café"), _sse.PAUSED]
+    assert all(item is _sse.PAUSED for item in seen if item == ("", ""))
+    assert (decoder.truncated, decoder.dropped) == (True, len(b"event: cut"))

@@ -82,6 +82,19 @@ _CLIENT: type[SSEClient] = _BlockClient
 _FAST_PATH = True
 
 
+class _Pause(bytes):
+    """The type of :data:`PAUSE` (a distinct object: ``b""`` itself is shared)."""
+
+
+#: A chunk meaning "no more bytes for now", for a reader that is pushed bytes (an asyncio
+#: driver) rather than pulling them: :meth:`SSEDecoder.iter_raw` answers it with
+#: :data:`PAUSED` once every event of the bytes before it has been yielded, so one
+#: long-lived generator can be resumed whenever more bytes arrive.
+PAUSE: bytes = _Pause()
+#: What :meth:`SSEDecoder.iter_raw` yields for :data:`PAUSE` (compare with ``is``).
+PAUSED: tuple[str, str] = ("", "")
+
+
 class SSEDecoder:
     """Decode event streams; remembers the last event id and the server's ``retry``.
 
@@ -122,6 +135,9 @@ class SSEDecoder:
         self.truncated = False
         self.dropped = 0
         for block in self._blocks(chunks):
+            if block is PAUSE:
+                yield PAUSED
+                continue
             if _FAST_PATH and block[:7] == b"event: ":
                 # ``event: NAME`` then ``data: DATA``: the shape of nearly every event a
                 # registry sends, parsed here in a third of sseclient-py's time (see
@@ -156,6 +172,9 @@ class SSEDecoder:
         # No final flush of the decoder: what it holds back at the end (an incomplete character)
         # could only belong to an unterminated block, which is dropped anyway.
         for chunk in chunks:
+            if chunk is PAUSE:
+                yield chunk
+                continue
             text = decode(chunk)
             if not text:
                 continue

@@ -134,3 +134,42 @@ with DAG(
         poke_interval=0.05,
         timeout=0.3,
     )
+
+
+with DAG(
+    "waylay_deferrable", schedule=None, start_date=START, default_args=NO_RETRY_DELAY
+) as deferrable_dag:
+    record(
+        WaylayJobSensor(
+            task_id="job_done",
+            job_type="build",
+            job_id=JOB_ID,
+            waylay_conn_id=CONN_ID,
+            deferrable=True,
+            timeout=60,
+        ).output
+    )
+
+
+with DAG("waylay_deferrable_soft_fail", schedule=None, start_date=START) as deferrable_soft_dag:
+    WaylayJobSensor(
+        task_id="job_done",
+        job_type="build",
+        job_id=JOB_ID,
+        deferrable=True,
+        timeout=60,
+        soft_fail=True,
+    )
+
+
+with DAG(
+    "waylay_deferrable_timeout", schedule=None, start_date=START, default_args=NO_RETRY_DELAY
+) as deferrable_timeout_dag:
+    WaylayJobSensor(
+        task_id="job_done",
+        job_type="build",
+        job_id=JOB_ID,
+        waylay_conn_id=CONN_ID,
+        deferrable=True,
+        timeout=1,
+    )

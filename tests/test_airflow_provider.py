@@ -1,0 +1,60 @@
+"""What Airflow reads before it imports anything of ours: the provider entry point and its
+information; and the error a DAG gets without Airflow 3. No Airflow needed (``tests_airflow/``
+checks the same against real Airflow)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+from waylay_jobs import __version__
+from waylay_jobs.airflow.provider import CONN_TYPE, UI_FIELD_BEHAVIOUR, get_provider_info
+
+
+def test_the_entry_point_names_get_provider_info() -> None:
+    found = [
+        ep
+        for ep in entry_points(group="apache_airflow_provider")
+        if ep.value.startswith("waylay_jobs.")
+    ]
+
+    assert [ep.value for ep in found] == ["waylay_jobs.airflow.provider:get_provider_info"]
+    assert found[0].load() is get_provider_info
+
+
+def test_the_provider_info_describes_the_package_and_its_connection_type() -> None:
+    info = get_provider_info()
+
+    assert info["package-name"] == "waylay-jobs"  # Airflow refuses a name that differs
+    assert info["versions"] == [__version__]
+    [conn] = info["connection-types"]
+    assert conn["connection-type"] == CONN_TYPE == "waylay"
+    assert conn["hook-class-name"] == "waylay_jobs.airflow.hooks.WaylayJobsHook"
+    assert conn["ui-field-behaviour"] == {
+        "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
+        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+    }
+    modules = {
+        m for key in ("hooks", "sensors", "triggers") for m in info[key][0]["python-modules"]
+    }
+    assert modules == {
+        "waylay_jobs.airflow.hooks",
+        "waylay_jobs.airflow.sensors",
+        "waylay_jobs.airflow.triggers",
+    }
+
+
+def test_without_airflow_the_names_fail_with_how_to_install_it() -> None:
+    # sys.modules["airflow"] = None makes every airflow import fail, installed or not.
+    code = (
+        "import sys; sys.modules['airflow'] = None\n"
+        "import waylay_jobs.airflow as af, waylay_jobs.airflow.provider\n"
+        "try:\n    af.WaylayJobSensor\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert proc.stdout.startswith("waylay_jobs.airflow needs Apache Airflow 3 (airflow.sdk): ")
+    assert proc.stdout.rstrip().endswith("install it with: pip install 'waylay-jobs[airflow]'")

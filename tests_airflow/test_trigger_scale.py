@@ -1,0 +1,49 @@
+"""Triggerer scale: 500 ``WaylayJobTrigger``s in one event loop against the shipped fake.
+
+``bench/trigger_scale.py`` runs them in a fresh process (so that its threads and memory are
+the triggers' alone), with the fake registry in a process of its own, as a gateway would be;
+the jobs end at random moments over 10 s (50 ends a second) once every trigger follows its stream.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+TRIGGERS = 500
+
+
+def test_500_triggers_in_one_loop_report_each_end_within_a_second(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proc = subprocess.run(  # noqa: S603 - this interpreter, the repository's own script
+        [sys.executable, str(BENCH / "trigger_scale.py"), str(TRIGGERS), "10.0", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=BENCH,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run] = json.loads(proc.stdout.strip().splitlines()[-1])["runs"]
+    delays = sorted(run["delays"])
+
+    assert (run["right"], run["hung"], run["errors"], run["server_errors"]) == (TRIGGERS, 0, [], 0)
+    assert len(delays) == TRIGGERS
+    assert delays[-1] < 1.0, f"slowest end -> TriggerEvent: {delays[-1]:.3f} s"
+    # One loop, no thread per trigger: at most the loop's own helpers (name resolution, the
+    # connection lookup) besides the main thread.
+    assert run["threads_max"] - run["threads_before"] <= 4
+    with capsys.disabled():
+        print(
+            f"\n{TRIGGERS} triggers in one loop: end -> TriggerEvent p50 "
+            f"{delays[len(delays) // 2] * 1000:.1f} ms, p99 "
+            f"{delays[int(len(delays) * 0.99)] * 1000:.1f} ms, max {delays[-1] * 1000:.1f} ms; "
+            f"threads {run['threads_before']} -> max {run['threads_max']}; "
+            f"{run['kb_per_trigger']:.0f} KB RSS per trigger "
+            f"(peak {run['rss_peak_mb']:.0f} MB); {run['cpu_s']:.2f} CPU s"
+        )
