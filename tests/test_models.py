@@ -6,6 +6,8 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
@@ -300,8 +302,8 @@ def test_list_example_decodes_and_round_trips() -> None:
     assert build.type is JobType.BUILD
     assert build.state is JobState.COMPLETED
     assert build.id == "b6f1c1de-2b0a-4c55-9f0e-7a0e8e3e5c11$Bd9Kx2LwQm0sPz7yTn4Ra"
-    assert build.created_at == "2024-05-02T09:14:03.512Z"
-    assert build.finished_at == "2024-05-02T09:15:41.230Z"
+    assert build.created_at == datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=timezone.utc)
+    assert build.finished_at == datetime(2024, 5, 2, 9, 15, 41, 230000, tzinfo=timezone.utc)
     assert build.attempts_made == 1
     assert build.operation == "create"
     assert build.function == FunctionRef(
@@ -332,7 +334,7 @@ def test_build_example_decodes_and_round_trips() -> None:
     assert job.type == "build"
     assert job.state == "completed"
     assert job.operation == "create"
-    assert job.created_at == "2024-05-02T09:14:03.512Z"
+    assert job.created_at == datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=timezone.utc)
     assert isinstance(job.request, BuildArgs)
     assert job.request.args == {"NODE_ENV": "production"}
     assert job.request.storage_location.startswith("gs://")  # type: ignore[union-attr]
@@ -406,7 +408,7 @@ def test_parsed_events_example() -> None:
     assert payload.returnvalue.digest.startswith("sha256:")
     assert completed.job_type == "build"
     assert completed.job_id == completed.data.job.id
-    assert completed.data.timestamp == "2024-05-02T09:15:41.230Z"
+    assert completed.data.timestamp == datetime(2024, 5, 2, 9, 15, 41, 230000, tzinfo=timezone.utc)
     assert completed.data.function is not None
     assert completed.data.function.name == "temperatureCheck"
     assert completed.data.links is not None
@@ -470,7 +472,7 @@ def test_get_document_per_job_type(job_type: str, maximal: bool) -> None:
         assert resp.job.job.delay == 1500
         assert resp.job.job.numeric_progress is None  # progress is an object here
         assert resp.job.attempts_made == 2
-        assert resp.job.finished_at == "2024-05-02T09:15:41Z"
+        assert resp.job.finished_at == datetime(2024, 5, 2, 9, 15, 41, tzinfo=timezone.utc)
     else:
         assert resp.job.result is None
         assert resp.job.function is None
@@ -1037,6 +1039,99 @@ def test_event_decode_error_shows_only_a_snippet() -> None:
     assert data[:200] in str(info.value)
     assert data[:300] not in str(info.value)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+# -- timestamps ----------------------------------------------------------------------------------
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-02T09:14:03.512Z", datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=UTC)),
+        ("2024-05-02T09:14:03Z", datetime(2024, 5, 2, 9, 14, 3, tzinfo=UTC)),
+        ("2024-05-02T09:14:03.5Z", datetime(2024, 5, 2, 9, 14, 3, 500000, tzinfo=UTC)),
+        ("2024-05-02 09:14:03.512+00:00", datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=UTC)),
+        (
+            "2024-05-02T11:14:03.123456+02:00",
+            datetime(2024, 5, 2, 11, 14, 3, 123456, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        (
+            "2024-05-02T09:14:03.1234567-0130",
+            datetime(2024, 5, 2, 9, 14, 3, 123456, tzinfo=timezone(-timedelta(hours=1.5))),
+        ),
+    ],
+)
+def test_timestamps_decode_to_aware_datetimes_and_encode_to_their_exact_text(
+    text: str, expected: datetime
+) -> None:
+    for key in ("createdAt", "processedAt", "finishedAt"):
+        item = {"type": "build", key: text}
+        summary = JobSummary.from_wire(item)
+        value = getattr(
+            summary,
+            {"createdAt": "created_at", "processedAt": "processed_at"}.get(key, "finished_at"),
+        )
+        assert value == expected
+        assert type(value) is datetime
+        assert value.utcoffset() == expected.utcoffset()
+        assert summary.to_wire() == item
+        details = JobDetails.from_wire({"type": "build", "job": {}, key: text})
+        assert details.to_wire()[key] == text
+    event = parse_event("active", json.dumps(_event_doc(timestamp=text)))
+    assert isinstance(event, JobEvent)
+    assert event.data.timestamp == expected
+    assert event.data.to_wire()["timestamp"] == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["t", "", "yesterday", "2024-05-02T09:14:03", "2024-05-02", "2024-13-02T09:14:03Z",
+     "2024-05-02T25:14:03Z", 1714641243512, 17.5, ["2024"], {"at": 1}, True],
+)  # fmt: skip
+def test_timestamps_that_are_not_aware_iso_date_times_stay_as_they_came(value: Any) -> None:
+    item = {"type": "build", "createdAt": value, "finishedAt": value}
+    summary = JobSummary.from_wire(item)
+    assert summary.created_at == value
+    assert type(summary.created_at) is type(value)
+    assert summary.finished_at == value
+    assert summary.to_wire() == item
+    event = parse_event("waiting", json.dumps(_event_doc(timestamp=value)))
+    assert isinstance(event, JobEvent)
+    assert event.data.timestamp == value
+    assert event.data.to_wire() == _event_doc(timestamp=value)
+
+
+def test_the_pre_311_timestamp_parser_agrees_with_fromisoformat() -> None:
+    from waylay_jobs import _models
+
+    parse = _models._parse_time_compat
+    for text in ("2024-05-02T09:14:03.512Z", "2024-05-02 09:14:03+02:00", "2024-05-02T09:14Z"):
+        assert parse(text) == _models.parse_time(text)
+    assert parse("2024-05-02T09:14:03.123456789+0130") == datetime(
+        2024, 5, 2, 9, 14, 3, 123456, tzinfo=timezone(timedelta(hours=1.5))
+    )
+    assert parse("2024-05-02T09:14:03") is None  # no offset
+    assert parse("2024-02-30T09:14:03Z") is None  # no such day
+
+
+def test_datetimes_built_by_hand_encode_to_iso_text() -> None:
+    def wire(value: Any) -> Any:
+        return JobSummary(type="build", created_at=value).to_wire()["createdAt"]
+
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=UTC)) == "2024-05-02T09:14:03.512Z"
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, tzinfo=UTC)) == "2024-05-02T09:14:03.000Z"
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, 5, tzinfo=UTC)) == "2024-05-02T09:14:03.000005Z"
+    plus2 = timezone(timedelta(hours=2))
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, tzinfo=plus2)) == "2024-05-02T09:14:03.000+02:00"
+    assert wire("not a time") == "not a time"
+    decoded = JobSummary.from_wire({"type": "build", "createdAt": "2024-05-02T09:14:03.512000Z"})
+    assert decoded.to_wire()["createdAt"] == "2024-05-02T09:14:03.512000Z"  # the text it came as
+    moved = replace(decoded, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    assert moved.to_wire()["createdAt"] == "2025-01-01T00:00:00.000Z"  # a new value: new text
+    assert json.loads(decoded.to_json())["createdAt"] == "2024-05-02T09:14:03.512000Z"
+    assert copy.deepcopy(decoded).to_wire() == decoded.to_wire()
 
 
 # -- enums and helpers ---------------------------------------------------------------------------

@@ -9,9 +9,13 @@ built once, that drives the fast codecs:
   ``null`` both give ``None``; unknown keys are kept in ``extra``; unknown enum values stay plain
   strings. A document of the wrong shape (an object that is a list, a missing job ``type``, ...)
   raises :class:`DecodeError`. Scalars are not type-checked: the server's values pass through.
+  Timestamps (``created_at``, ``processed_at``, ``finished_at``, an event's ``timestamp``) are
+  timezone-aware ``datetime`` objects; text that is not an ISO-8601 date-time with an offset
+  stays the string it was (and a number stays a number).
 * ``model.to_wire()`` gives the wire document back: ``Model.from_wire(d).to_wire() == d`` holds,
-  including unknown keys and explicit ``null`` values (the decoder notes which known keys were
-  ``null``; a model built by hand omits its ``None`` fields).
+  including unknown keys, explicit ``null`` values and the exact text of each timestamp (the
+  decoder notes which known keys were ``null`` and the text a ``datetime`` came from; a model
+  built by hand omits its ``None`` fields and writes its datetimes with :func:`format_time`).
 * ``from_dict``/``to_dict``/``from_json``/``to_json`` (the ``dataclasses-json`` API) use the same
   codecs, so both paths agree. Free-form values (maps, lists, ``extra``) are shared, not copied.
   ``schema()`` is still dataclasses-json's own marshmallow schema, which knows nothing of the
@@ -27,8 +31,10 @@ The codecs walk the plan in a plain loop (no generated code): decoding costs abo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import (
     Any,
@@ -243,6 +249,57 @@ def _compile_decoder(
     return cast(Callable[[Any, str], Any], namespace["decode"])
 
 
+_TIME_TEXT = "_wire_text_"  # + wire name: the text a timestamp was parsed from, for to_wire
+_UTC = timezone.utc
+
+
+def parse_time(text: str) -> Union[datetime, str]:
+    """An ISO-8601 date-time with a UTC offset (``2024-05-02T09:14:03.512Z``) as an aware
+    ``datetime``; any other text (no offset, not a date-time) is returned unchanged."""
+    value: Optional[datetime]
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = _parse_time_compat(text)
+    return text if value is None or value.tzinfo is None else value
+
+
+_ISO_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,6})\d*)?(Z|[+-]\d\d:?\d\d)", re.A
+)
+
+
+def _parse_time_compat(text: str) -> Optional[datetime]:
+    # Python < 3.11: fromisoformat takes no "Z", and 3 or 6 digits of a fraction only.
+    match = _ISO_TIME.fullmatch(text)
+    if match is None:
+        return None
+    head, fraction, zone = match.groups()
+    zone = "+00:00" if zone == "Z" else zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+    try:
+        return datetime.fromisoformat(f"{head}.{(fraction or '').ljust(6, '0')}{zone}")
+    except ValueError:  # out of range: month 13, hour 25
+        return None
+
+
+def format_time(value: datetime) -> str:
+    """The wire text of a ``datetime`` built by hand: ISO-8601, ``Z`` for UTC, milliseconds
+    unless the microseconds need more."""
+    text = value.isoformat(timespec="milliseconds" if value.microsecond % 1000 == 0 else "auto")
+    if text.endswith("+00:00") and value.utcoffset() == timedelta(0):
+        text = text[:-6] + "Z"
+    return text
+
+
+def _time_conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
+    if v.__class__ is not str:
+        return v  # numbers (epoch ms) and other values pass through
+    value = parse_time(v)
+    if value is not v:
+        od[_TIME_TEXT + wire] = v
+    return value
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, WireModel):
         return value.to_wire()
@@ -250,6 +307,8 @@ def _encode(value: Any) -> Any:
         return [_encode(item) for item in value]
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, datetime):
+        return format_time(value)
     return value
 
 
@@ -312,6 +371,8 @@ def _is_model(tp: Any) -> bool:
 def _converter(tp: Any) -> Optional[_Conv]:
     """Choose the converter for a field from its type hint; ``None`` passes the value through."""
     options = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) is Union else [tp]
+    if datetime in options:
+        return _time_conv
     models = [a for a in options if _is_model(a)]
     lists = [get_args(a)[0] for a in options if get_origin(a) is list]
     if models and lists and lists[0] is models[0]:
@@ -463,6 +524,8 @@ class WireModel(DataClassJsonMixin):
             if value is None:
                 if wire in nulls:
                     out[wire] = None
+            elif value.__class__ is datetime:
+                out[wire] = self.__dict__.get(_TIME_TEXT + wire) or format_time(value)
             else:
                 out[wire] = _encode(value) if encode else value
         out.update(self.extra)
@@ -497,6 +560,9 @@ def _raw(value: Any, path: str, od: dict[str, Any]) -> Any:
 
 
 _Number = Union[int, float]
+#: A timestamp: a timezone-aware ``datetime``, or the wire text when it is not an ISO-8601
+#: date-time with an offset (forward compatible: odd text never fails a decode).
+_Time = Union[datetime, str, None]
 
 # -- common parts -----------------------------------------------------------------------------
 
@@ -843,9 +909,9 @@ class JobSummary(WireModel):
     id: Optional[str] = None
     operation: Optional[str] = None
     created_by: Optional[str] = None
-    created_at: Optional[str] = None
-    processed_at: Optional[str] = None
-    finished_at: Any = None
+    created_at: _Time = None
+    processed_at: _Time = None
+    finished_at: Union[datetime, Any] = None
     attempts_made: Optional[_Number] = None
     state: Union[JobState, str, None] = None
     function: Optional[FunctionRef] = None
@@ -880,9 +946,9 @@ class JobDetails(WireModel):
     job: JobStatus = field(metadata=_REQUIRED)
     operation: Optional[str] = None
     created_by: Optional[str] = None
-    created_at: Optional[str] = None
-    processed_at: Optional[str] = None
-    finished_at: Any = None
+    created_at: _Time = None
+    processed_at: _Time = None
+    finished_at: Union[datetime, Any] = None
     attempts_made: Optional[_Number] = None
     state: Union[JobState, str, None] = None
     request: Optional[JobRequest] = field(default=None, metadata=_hook(_request_hook))
@@ -1003,7 +1069,7 @@ class JobEventData(WireModel):
     # Decoded on first access: links and function are half the decoding cost of an event,
     # and a loop that follows events rarely looks at them.
     links: Optional[Links] = field(default=None, metadata={**_LINKS, **_lazy(_is_links)})
-    timestamp: Optional[str] = None
+    timestamp: _Time = None
     function: Optional[FunctionRef] = field(default=None, metadata=_lazy(_is_object))
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
