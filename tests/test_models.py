@@ -573,6 +573,47 @@ def test_links_may_be_lists_and_other_entities() -> None:
     assert summary.links.model == [HalLink(href="m1"), HalLink(href="m2")]
 
 
+PLAIN_VALUES = ["ok", 3, 2.5, True, [1, "a", {"b": None}], []]
+
+
+@pytest.mark.parametrize("job_type", ["notify", "cleanup", "scale", "frobnicate"])
+@pytest.mark.parametrize("value", PLAIN_VALUES, ids=repr)
+def test_plain_requests_and_results_of_loose_job_types_stay_plain(
+    job_type: str, value: Any
+) -> None:
+    doc = get_document("build", maximal=True)
+    doc["job"].update(type=job_type, request=value, result=value)
+    resp = JobResponse.from_wire(doc)
+    assert resp.job.request == value
+    assert resp.job.result == value
+    assert type(resp.job.result) is type(value)
+    assert resp.to_wire() == doc
+    event = parse_event("completed", json.dumps(envelope(job_type, {"returnvalue": value})))
+    assert isinstance(event, JobEvent)
+    assert isinstance(event.data.data, CompletedEventData)
+    assert event.data.data.returnvalue == value
+    assert event.data.to_wire() == envelope(job_type, {"returnvalue": value})
+
+
+def test_objects_of_loose_job_types_are_still_decoded() -> None:
+    doc = get_document("build", maximal=True)
+    doc["job"].update(type="scale", request={"replicas": 2}, result={"any": "thing"})
+    job = JobResponse.from_wire(doc).job
+    assert job.request == ScaleArgs(replicas=2)
+    assert job.result == {"any": "thing"}
+    event = parse_event(
+        "completed", json.dumps(envelope("notify", {"returnvalue": {"operation": "publish"}}))
+    )
+    assert isinstance(event, JobEvent)
+    assert isinstance(event.data.data, CompletedEventData)
+    assert event.data.data.returnvalue == NotifyResult(operation=RequestOperation.PUBLISH)
+
+
+def test_a_plain_result_of_a_typed_job_type_is_still_a_decode_error() -> None:
+    with pytest.raises(EventDecodeError, match=re.escape("an object (BuildResult)")):
+        parse_event("completed", json.dumps(envelope("build", {"returnvalue": "ok"})))
+
+
 # -- forward compatibility: unknown fields, enum values, job types; explicit nulls ---------------
 
 
@@ -768,13 +809,13 @@ def test_round_trip_with_arbitrary_unknown_fields_and_nulls(
         ),
         (
             JobResponse,
-            {"job": {"type": "frobnicate", "job": {}, "request": "x"}},
-            ["an object", "job.request", "str 'x'"],
+            {"job": {"type": "build", "job": {}, "result": "ok"}},
+            ["an object (BuildResult)", "job.result", "str 'ok'"],
         ),
         (
             JobResponse,
-            {"job": {"type": "scale", "job": {}, "result": [1]}},
-            ["an object", "job.result", "list [1]"],
+            {"job": {"type": "deploy", "job": {}, "request": [1]}},
+            ["an object (DeployArgs)", "job.request", "list [1]"],
         ),
         (
             JobResponse,

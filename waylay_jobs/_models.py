@@ -846,9 +846,10 @@ class NotifyResult(WireModel):
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-JobRequest = Union[
-    BuildArgs, DeployArgs, VerifyArgs, UndeployArgs, ScaleArgs, BatchArgs, dict[str, Any]
-]
+#: A JSON value as ``json.loads`` gives it (the request or result of a loose job type).
+JsonValue = Union[dict[str, Any], list[Any], str, int, float, bool]
+
+JobRequest = Union[BuildArgs, DeployArgs, VerifyArgs, UndeployArgs, ScaleArgs, BatchArgs, JsonValue]
 JobResult = Union[
     BuildResult,
     DeployResult,
@@ -857,7 +858,7 @@ JobResult = Union[
     BatchResult,
     CleanupResult,
     NotifyResult,
-    dict[str, Any],
+    JsonValue,
 ]
 
 _REQUESTS: dict[str, type] = {
@@ -880,14 +881,22 @@ _RESULTS: dict[str, type] = {
 }
 
 
+#: Job types whose request and result the spec leaves loose: a value that is not an object
+#: (``"ok"``, ``3``, a list) stays the plain JSON value instead of failing the decode.
+_LOOSE_TYPES = frozenset({"notify", "cleanup", "scale"})
+
+
 def _by_job_type(table: dict[str, type], job_type: Any, value: Any, path: str) -> Any:
-    """Decode a request or result by job type; a type without a model keeps the plain object."""
+    """Decode a request or result by job type. A type without a model keeps the plain JSON
+    value; so does a loose type (notify, cleanup, scale) whose value is not an object."""
     model = table.get(job_type) if isinstance(job_type, str) else None
-    if model is None or model is dict:
-        if not isinstance(value, dict):
-            raise _shape_error("an object", path, value)
+    if model is None or model is dict or (job_type in _LOOSE_TYPES and not _is_mapping(value)):
         return value
     return _plan(model).decoder(value, path)
+
+
+def _is_mapping(value: Any) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)
 
 
 def _request_hook(value: Any, path: str, od: dict[str, Any]) -> Any:
@@ -937,9 +946,10 @@ class JobsResponse(WireModel):
 class JobDetails(WireModel):
     """The status of one job (``job`` in a get response; the spec's ``*JobStatus`` variants).
 
-    ``request`` and ``result`` are decoded by ``type`` (``BuildArgs``/``BuildResult``, ...); a
-    scale result, and the request of a job type without a model (notify, cleanup, unknown
-    types), stay plain JSON values.
+    ``request`` and ``result`` are decoded by ``type`` (``BuildArgs``/``BuildResult``, ...). A
+    scale result, the request and result of a job type without a model (unknown types, a
+    notify or cleanup request), and a notify, cleanup or scale request or result that is not
+    an object (``"ok"``, ``3``, a list) stay plain JSON values.
     """
 
     type: Union[JobType, str] = field(metadata=_REQUIRED)
@@ -1007,7 +1017,8 @@ class WaitingEventData(WireModel):
 
 @dataclass(frozen=True)
 class CompletedEventData(WireModel):
-    """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type."""
+    """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type, as
+    :attr:`JobDetails.result` is (so it may be a plain JSON value)."""
 
     prev: Union[QueueEvent, str, None] = None
     returnvalue: Optional[JobResult] = field(default=None, metadata=_hook(_raw))
