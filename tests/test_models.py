@@ -1145,7 +1145,7 @@ def test_timestamps_that_are_not_aware_iso_date_times_stay_as_they_came(value: A
 
 
 def test_the_pre_311_timestamp_parser_agrees_with_fromisoformat() -> None:
-    from waylay_jobs import _models
+    from waylay_jobs import _codec as _models
 
     parse = _models._parse_time_compat
     for text in ("2024-05-02T09:14:03.512Z", "2024-05-02 09:14:03+02:00", "2024-05-02T09:14Z"):

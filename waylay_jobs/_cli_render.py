@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Optional
 
-from ._models import Event, FunctionRef, JobEvent, JobResponse, JobSummary, format_time
+from ._codec import format_time
+from ._models import Event, FunctionRef, JobEvent, JobResponse, JobSummary
 
 TABLE_COLUMNS = ("TYPE", "ID", "STATE", "OPERATION", "FUNCTION", "CREATED")
 
