@@ -1271,6 +1271,50 @@ def test_dataclasses_json_api_uses_the_same_codecs() -> None:
         JobResponse.from_dict([1, 2])
 
 
+def test_to_json_and_from_json_take_the_json_module_options() -> None:
+    doc = load("job_build_completed.json")
+    resp = JobResponse.from_wire(doc)
+    assert resp.to_json(indent=2, sort_keys=True) == json.dumps(doc, indent=2, sort_keys=True)
+    assert JobResponse.from_json(json.dumps(doc).encode(), infer_missing=True) == resp
+
+
+def test_schema_loads_and_dumps_with_the_codecs() -> None:
+    import marshmallow
+
+    doc = load("job_build_completed.json")
+    schema = JobResponse.schema()
+    resp = schema.load(doc)
+    assert resp == JobResponse.from_wire(doc)
+    assert isinstance(resp.job.request, BuildArgs)
+    assert schema.dump(resp) == doc
+    assert json.loads(schema.dumps(resp)) == doc
+    assert schema.loads(json.dumps(doc)) == resp
+    many = JobSummary.schema(many=True, infer_missing=True)
+    items = load("jobs_list.json")["jobs"]
+    assert many.dump(many.load(items)) == items
+    with pytest.raises(marshmallow.ValidationError) as info:
+        schema.load({"job": {"type": "build", "job": {}, "request": "storage"}})
+    assert "job.request" in info.value.messages
+    with pytest.raises(marshmallow.ValidationError, match="a list of documents"):
+        many.load({"not": "a list"})
+    with pytest.raises(marshmallow.ValidationError) as info:
+        schema.load([1])
+    assert "_schema" in info.value.messages
+
+
+def test_models_compare_hash_and_print_like_dataclasses() -> None:
+    ref = JobReference.from_wire({"type": "build", "id": "b1", "x-new": 1})
+    assert ref == JobReference(type=JobType.BUILD, id="b1")  # extra is not compared
+    assert hash(ref) == hash(JobReference(type="build", id="b1"))
+    assert ref != HalLink(href="b1")
+    assert ref.__eq__("build") is NotImplemented
+    assert repr(ref) == "JobReference(type=<JobType.BUILD: 'build'>, id='b1')"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(BuildArgs(args={}))
+    links = Links(event=[HalLink(href="e1"), HalLink(href="e2")], job=JobHalLink(href="j"))
+    assert links.to_wire() == {"job": {"href": "j"}, "event": [{"href": "e1"}, {"href": "e2"}]}
+
+
 def test_models_are_frozen() -> None:
     summary = JobSummary.from_wire(list_item("build", maximal=False))
     with pytest.raises(AttributeError):

@@ -6,7 +6,7 @@ import enum
 import re
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Literal, overload
+from typing import Any, Callable, Literal, overload
 
 import requests
 
@@ -14,6 +14,7 @@ from ._auth import ApiKeyAuth, TokenAuth
 from ._checks import check_seconds
 from ._config import Credentials, credentials_from_env, load_profile
 from ._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_POLL_INTERVAL
+from ._events import EventStream
 from ._exceptions import InvalidArgument
 from ._http import (
     DEFAULT_GATEWAY_URL,
@@ -24,14 +25,8 @@ from ._http import (
     json_body,
     quote_segment,
 )
+from ._models import Event, JobResponse, JobsResponse, decode_job_response, decode_jobs_response
 from ._query import Params, encode_events_query, encode_list_query
-
-if TYPE_CHECKING:
-    # Imported where they are used instead: the models, the event stream and the waiter
-    # are most of the import time, and a script, a CLI run or an Airflow DAG file being
-    # parsed may need none of them (the README's Performance section has the numbers).
-    from ._events import EventStream
-    from ._models import Event, JobResponse, JobsResponse
 
 JOBS_PATH = "/registry/v2/jobs/"
 EVENTS_PATH = "/registry/v2/jobs/events"
@@ -256,7 +251,6 @@ class JobsClient:
         document = json_body(response)
         if select_path is not None:
             return select(document, select_path)
-        from ._models import decode_jobs_response
 
         return decode_jobs_response(document)
 
@@ -312,7 +306,6 @@ class JobsClient:
         document = json_body(response)
         if select_path is not None:
             return select(document, select_path)
-        from ._models import decode_job_response
 
         return decode_job_response(document)
 
@@ -450,7 +443,6 @@ class JobsClient:
     def _open_events(self, params: Params, read_timeout: float, max_event_size: int) -> EventStream:
         # Imported before the request: nothing that may be interrupted (Ctrl-C, a signal
         # handler that raises) should stand between the open response and its owner.
-        from ._events import EventStream
 
         connect = self._transport.timeout[0]
         response = self._transport.open_stream(EVENTS_PATH, params, timeout=(connect, read_timeout))

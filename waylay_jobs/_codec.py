@@ -1,56 +1,302 @@
-"""The wire codec of the models: field plans, decoders, encoders, and the ``WireModel`` base.
+"""The wire codec: parsed JSON documents to model dataclasses and back, no I/O.
 
-Moved out of ``_models.py`` unchanged; ``_models.py`` declares the models.
+A model is a frozen dataclass made with :func:`model`: its attributes are the snake_case of
+the camelCase wire names (``field(metadata=wire("_links"))`` names one otherwise), a field
+without a default is required, and a last field ``extra`` keeps the keys the model does not
+know. On first use each class gets a :class:`Plan`, read from its fields and their types, that
+the decoder walks in a plain loop:
+
+* a field typed with a model, a list of models or both decodes to them; an enum field to its
+  member, or the plain string when the value is unknown; a ``datetime`` field to an aware
+  ``datetime`` when its text is ISO-8601 with an offset, else the text stays; a ``dict`` or
+  ``list`` field is checked for its shape; other values pass through unchecked;
+* ``field(metadata=hook(f))`` decodes a field with ``f(value, path, attrs)`` (the requests and
+  results that depend on the job's ``type``, decoded first);
+* ``field(metadata=lazy(check))`` decodes a model field on first access when ``check``
+  promises that decoding cannot fail (else at once, so that a bad document still fails at
+  once);
+* a document of the wrong shape raises :class:`DecodeError` with the path of the bad value.
+
+A decoded object keeps the document it came from, so ``to_wire()`` gives back exactly that
+document (explicit ``null`` values, unknown keys and timestamp texts included); a model built
+by hand is encoded from its fields (``None`` left out, datetimes as ISO-8601 with ``Z``).
 """
-
-# Field types keep typing.Optional/Union: dataclasses-json and the plan builder resolve them at
-# run time, where ``X | None`` does not evaluate on Python 3.9.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from dataclasses import MISSING, Field, dataclass, field, fields
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
+    NamedTuple,
     Optional,
     TypeVar,
     Union,
     cast,
     get_args,
     get_origin,
-    get_type_hints,
 )
-
-from dataclasses_json import DataClassJsonMixin, LetterCase, config
-from dataclasses_json.core import Json
 
 from ._exceptions import DecodeError
 
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**kwargs: Any) -> Callable[[Any], Any]:
+        return lambda decorator: decorator
+
+
+_T = TypeVar("_T")
 _M = TypeVar("_M", bound="WireModel")
-_META = "waylay_jobs"
+#: A path in a document, built only when an error needs it: the model's name, or the path of
+#: the parent and a key (``str``) or list index (``int``).
+Path = Union[str, tuple[Any, Union[str, int]]]
+#: ``hook(value, path, attrs)``: decodes a non-null field; ``attrs`` are the fields decoded so far.
+Hook = Callable[[Any, Path, dict[str, Any]], Any]
+_Convert = Callable[[Any, Path, dict[str, Any]], Any]
 
-# -- the codec engine -------------------------------------------------------------------------
-
-# A converter gets the non-null wire value, the path of the object, the wire key and the
-# attributes decoded so far (fields are decoded in order, so a hook can look at ``type``).
-_Conv = Callable[[Any, str, str, dict[str, Any]], Any]
-_Hook = Callable[[Any, str, dict[str, Any]], Any]
+_WIRE = "_wire"  # where a decoded object keeps its document (not a field: not in eq or repr)
+_ENUM, _TIME, _MODEL, _CHECK, _CALL = "enum", "time", "model", "check", "call"
+_new = object.__new__
 
 
-@dataclass(frozen=True)
-class _Plan:
+# -- declaring models --------------------------------------------------------------------------
+
+
+def wire(name: str) -> dict[str, Any]:
+    """Field metadata: the wire name of a field that is not the camelCase of its name."""
+    return {"wire": name}
+
+
+def hook(decode: Hook) -> dict[str, Any]:
+    """Field metadata: decode the field with ``decode(value, path, attrs)``."""
+    return {"hook": decode}
+
+
+def lazy(check: Callable[[Any], bool]) -> dict[str, Any]:
+    """Field metadata: when ``check(value)`` promises that decoding cannot fail, decode the
+    field on first access instead (see :class:`_Lazy`)."""
+    return {"lazy": check}
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
+def model(cls: type[_T]) -> type[_T]:
+    """Make a wire model: a frozen dataclass with a last field ``extra`` for unknown keys.
+
+    ``__eq__``, ``__repr__`` and ``__hash__`` come from :class:`WireModel` (the same as the
+    dataclass ones, not generated per class: measured 0.42 -> 0.26 ms per class, a third of
+    the import time of the models).
+    """
+    cls.__annotations__["extra"] = "dict[str, Any]"
+    setattr(cls, "extra", field(default_factory=dict, repr=False, compare=False))  # noqa: B010
+    made = dataclass(frozen=True, eq=False, repr=False)(cls)
+    for f in fields(cast(Any, made)):
+        if "lazy" in f.metadata:
+            setattr(made, f.name, _Lazy(made, f.name))
+    return made
+
+
+class Plan(NamedTuple):
+    """How one model class is decoded and encoded, read from its fields once."""
+
+    cls: type
     name: str
-    fields: tuple[tuple[str, str, Optional[_Conv], bool], ...]  # attr, wire, conv, required
-    known: frozenset[str]
-    encoded: tuple[tuple[str, str, bool], ...]  # attr, wire, needs _encode
-    decoder: Callable[[Any, str], Any]  # compiled from ``fields`` by _compile_decoder
+    pairs: tuple[tuple[str, str], ...]  # (attr, wire name) of the fields decoded at once
+    known: frozenset[str]  # the wire names of all fields
+    required: tuple[tuple[str, str], ...]  # (attr, wire) of the fields without a default
+    steps: tuple[tuple[str, str, str, Any], ...]  # (attr, wire, kind, table or converter)
+    lazy: tuple[tuple[str, str, Callable[[Any], bool], type], ...]  # attr, wire, check, model
+    encoded: tuple[tuple[str, str], ...]  # (attr, wire) of every field but ``extra``
+    compared: tuple[str, ...]  # the fields in __eq__ and __hash__
+    shown: tuple[str, ...]  # the fields in __repr__
 
 
-_PLANS: dict[type, _Plan] = {}
+_PLANS: dict[type, Plan] = {}
+
+
+def plan(cls: type) -> Plan:
+    """The plan of a model class, built on first use (two threads may both build it; equal)."""
+    found = _PLANS.get(cls)
+    if found is None:
+        found = _PLANS[cls] = _build_plan(cls)
+    return found
+
+
+def _build_plan(cls: type) -> Plan:
+    own = [f for f in fields(cls) if f.name != "extra"]
+    names = [f.metadata.get("wire") or _camel(f.name) for f in own]
+    steps = []
+    lazy = []
+    for f, name in zip(own, names):
+        custom = f.metadata.get("hook")
+        step = (_CALL, custom) if custom is not None else _step(f.type)
+        if "lazy" in f.metadata and step is not None and step[0] is _MODEL:
+            lazy.append((f.name, name, f.metadata["lazy"], step[1]))
+        elif step is not None:
+            steps.append((f.name, name, *step))
+    eager = [(f.name, name) for f, name in zip(own, names) if "lazy" not in f.metadata]
+    return Plan(
+        cls=cls,
+        name=cls.__name__,
+        pairs=tuple(eager),
+        known=frozenset(names),
+        required=tuple(
+            (f.name, name)
+            for f, name in zip(own, names)
+            if f.default is MISSING and f.default_factory is MISSING
+        ),
+        steps=tuple(steps),
+        lazy=tuple(lazy),
+        encoded=tuple((f.name, name) for f, name in zip(own, names)),
+        compared=tuple(f.name for f in fields(cls) if f.compare),
+        shown=tuple(f.name for f in fields(cls) if f.repr),
+    )
+
+
+def _camel(name: str) -> str:
+    # dataclasses-json's LetterCase.CAMEL gives the same names; importing it costs 16 ms
+    # (docs/performance.md, import table), too much for the cold start of a CLI or a task.
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _step(tp: Any) -> Optional[tuple[str, Any]]:
+    """What decoding does to a field of type ``tp``; ``None``: the value passes through."""
+    options = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) is Union else [tp]
+    if datetime in options:
+        return _TIME, None
+    models = [a for a in options if _is_model(a)]
+    lists = [get_args(a)[0] for a in options if get_origin(a) is list]
+    if models and lists and lists[0] is models[0]:
+        return _CALL, _one_or_many(models[0])
+    if len(options) == 1:
+        (only,) = options
+        if models:
+            return _MODEL, only
+        if lists:
+            return (_CALL, _many(lists[0])) if _is_model(lists[0]) else (_CHECK, list)
+        if get_origin(only) is dict:
+            return _CHECK, dict
+    enums = [a for a in options if isinstance(a, type) and issubclass(a, Enum)]
+    if enums:
+        return _ENUM, {member.value: member for member in enums[0]}
+    return None
+
+
+def _is_model(tp: Any) -> bool:
+    # get_origin: on Python 3.9 ``dict[str, Any]`` passes isinstance(..., type).
+    return isinstance(tp, type) and get_origin(tp) is None and issubclass(tp, WireModel)
+
+
+def _many(sub: type) -> _Convert:
+    def convert(v: Any, path: Path, attrs: dict[str, Any]) -> Any:
+        if v.__class__ is not list:
+            raise shape_error(f"a list of {sub.__name__}", path, v)
+        sub_plan = _PLANS.get(sub) or plan(sub)
+        return [decode(sub_plan, item, (path, i)) for i, item in enumerate(v)]
+
+    return convert
+
+
+def _one_or_many(sub: type) -> _Convert:
+    many = _many(sub)
+    return lambda v, path, attrs: (
+        many(v, path, attrs)
+        if v.__class__ is list
+        else decode(_PLANS.get(sub) or plan(sub), v, path)
+    )
+
+
+# -- decoding ----------------------------------------------------------------------------------
+
+
+def decode(spec: Plan, document: Any, path: Path) -> Any:
+    """Decode ``document`` into ``spec``'s class; raises :class:`DecodeError` (with ``path``)."""
+    cls, name, pairs, known, required, steps, lazy, _, _, _ = spec
+    if document.__class__ is not dict:
+        if not isinstance(document, Mapping):
+            raise shape_error(f"an object ({name})", path, document)
+        document = dict(document)
+    get = document.get
+    # A plain loop into a new dict, set as the object's __dict__ at the end: measured at half
+    # the cost of filling obj.__dict__ (bench/profile_events.py).
+    attrs = {}
+    for attr, key in pairs:
+        attrs[attr] = get(key)
+    for attr, key in required:
+        if attrs[attr] is None:
+            raise shape_error(f"a value for {key!r}", path, None, missing=True)
+    for attr, key, kind, how in steps:
+        value = attrs[attr]
+        if value is None:
+            continue
+        if kind is _ENUM:
+            if value.__class__ is str:
+                attrs[attr] = how.get(value, value)
+        elif kind is _TIME:
+            if value.__class__ is str:
+                attrs[attr] = parse_time(value)
+        elif kind is _MODEL:
+            attrs[attr] = decode(_PLANS.get(how) or plan(how), value, (path, key))
+        elif kind is _CHECK:
+            if not isinstance(value, how):
+                raise shape_error(_EXPECTED[how], (path, key), value)
+        else:
+            attrs[attr] = how(value, (path, key), attrs)
+    for attr, key, check, sub in lazy:
+        value = get(key)
+        if value is None:
+            attrs[attr] = None
+        elif not check(value):  # may fail: decoded now, so that it fails now
+            attrs[attr] = decode(plan(sub), value, (path, key))
+    attrs["extra"] = (
+        {} if known.issuperset(document) else {k: v for k, v in document.items() if k not in known}
+    )
+    attrs[_WIRE] = document
+    obj: Any = _new(cls)
+    _set(obj, "__dict__", attrs)
+    return obj
+
+
+_set = object.__setattr__
+_EXPECTED = {list: "a list", dict: "an object"}
+
+
+class _Lazy:
+    """A field decoded from the object's document on first access, then kept.
+
+    Only for fields whose check promised at decode time that decoding cannot fail, so access
+    never raises. Used for ``links`` and ``function``: measured at half the decoding cost of
+    a list item or a job event (bench/profile_events.py), and rarely read. A data
+    descriptor, so it comes before the instance ``__dict__``; two threads may both decode
+    on first access, and store equal values.
+    """
+
+    def __init__(self, owner: type, name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
+        if obj is None:
+            return None  # the dataclass default, read on the class
+        attrs = obj.__dict__
+        try:
+            return attrs[self.name]
+        except KeyError:
+            pass
+        _, key, _, sub = next(row for row in plan(self.owner).lazy if row[0] == self.name)
+        value = attrs[self.name] = decode(plan(sub), attrs[_WIRE][key], (self.owner.__name__, key))
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.name] = value  # only ``__init__`` gets here: the models are frozen
 
 
 def _describe(value: Any) -> str:
@@ -58,9 +304,20 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
-def _shape_error(expected: str, path: str, value: Any, *, missing: bool = False) -> DecodeError:
-    root = path.partition(".")[0].partition("[")[0]
-    rest = path[len(root) :].lstrip(".")
+def path_text(path: Path) -> str:
+    """``JobsResponse.jobs[1].function`` from a :data:`Path`."""
+    parts: list[str] = []
+    while isinstance(path, tuple):
+        path, key = path
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return path + "".join(reversed(parts))
+
+
+def shape_error(expected: str, path: Path, value: Any, *, missing: bool = False) -> DecodeError:
+    """The :class:`DecodeError` for a value of the wrong shape (or a missing one) at ``path``."""
+    text = path_text(path)
+    root = text.partition(".")[0].partition("[")[0]
+    rest = text[len(root) :].lstrip(".")
     got = "nothing (the key is missing or null)" if missing else _describe(value)
     return DecodeError(
         f"the document does not have the shape of {root}: expected {expected} at "
@@ -70,75 +327,11 @@ def _shape_error(expected: str, path: str, value: Any, *, missing: bool = False)
     )
 
 
-def _compile_decoder(
-    cls: type,
-    name: str,
-    rows: list[tuple[str, str, Optional[_Conv], bool]],
-    known: frozenset[str],
-    lazy: Mapping[str, Callable[[Any], bool]],
-) -> Callable[[Any, str], Any]:
-    """A decoder function specialised to one class's fields.
+# -- timestamps --------------------------------------------------------------------------------
 
-    The same steps as a loop over the field plan, unrolled into straight-line code (as
-    ``dataclasses`` does for ``__init__``): decoding runs on every event and list item, and
-    the unrolled form costs about half as much.
-    """
-    namespace: dict[str, Any] = {
-        "Mapping": Mapping,
-        "new": object.__new__,
-        "cls": cls,
-        "known": known,
-        "shape": _shape_error,
-    }
-    lines = [
-        "def decode(d, path):",
-        "    if d.__class__ is not dict:",
-        "        if not isinstance(d, Mapping):",
-        f"            raise shape({f'an object ({name})'!r}, path, d)",
-        "        d = dict(d)",
-        "    obj = new(cls)",
-        "    od = obj.__dict__",
-        "    get = d.get",
-    ]
-    for i, (attr, wire, conv, required) in enumerate(rows):
-        namespace[f"conv{i}"] = conv
-        call = "v" if conv is None else f"conv{i}(v, path, {wire!r}, od)"
-        lines.append(f"    v = get({wire!r})")
-        if required:
-            lines.append("    if v is None:")
-            lines.append(
-                f"        raise shape({f'a value for {wire!r}'!r}, path, None, missing=True)"
-            )
-            lines.append(f"    od[{attr!r}] = {call}")
-        elif attr in lazy:
-            # Kept as it came and decoded on first access (see ``_Lazy``) when the check
-            # promises that decoding cannot fail; else decoded now, raising as usual.
-            namespace[f"ok{i}"] = lazy[attr]
-            lines.append("    if v is None:")
-            lines.append(f"        od[{attr!r}] = None")
-            lines.append(f"    elif ok{i}(v):")
-            lines.append(f"        od[{_lazy_key(attr)!r}] = v")
-            lines.append("    else:")
-            lines.append(f"        od[{attr!r}] = {call}")
-        elif conv is None:
-            lines.append(f"    od[{attr!r}] = v")
-        else:
-            lines.append(f"    od[{attr!r}] = None if v is None else {call}")
-    lines += [
-        "    od['extra'] = {} if known.issuperset(d) else "
-        "{k: x for k, x in d.items() if k not in known}",
-        "    if None in d.values():",
-        # Remembered outside the dataclass fields (so not in eq/repr) for an exact to_wire.
-        "        od['_wire_nulls'] = frozenset("
-        "k for k, x in d.items() if x is None and k in known)",
-        "    return obj",
-    ]
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own field plan
-    return cast(Callable[[Any, str], Any], namespace["decode"])
-
-
-_TIME_TEXT = "_wire_text_"  # + wire name: the text a timestamp was parsed from, for to_wire
-_UTC = timezone.utc
+_ISO_TIME = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,6})\d*)?(Z|[+-]\d\d:?\d\d)", re.A
+)
 
 
 def parse_time(text: str) -> Union[datetime, str]:
@@ -150,11 +343,6 @@ def parse_time(text: str) -> Union[datetime, str]:
     except ValueError:
         value = _parse_time_compat(text)
     return text if value is None or value.tzinfo is None else value
-
-
-_ISO_TIME = re.compile(
-    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?)(?:\.(\d{1,6})\d*)?(Z|[+-]\d\d:?\d\d)", re.A
-)
 
 
 def _parse_time_compat(text: str) -> Optional[datetime]:
@@ -179,20 +367,15 @@ def format_time(value: datetime) -> str:
     return text
 
 
-def _time_conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
-    if v.__class__ is not str:
-        return v  # numbers (epoch ms) and other values pass through
-    value = parse_time(v)
-    if value is not v:
-        od[_TIME_TEXT + wire] = v
-    return value
+# -- encoding ----------------------------------------------------------------------------------
 
 
-def _encode(value: Any) -> Any:
+def encode(value: Any) -> Any:
+    """The wire form of a field value: models, enums, datetimes and lists of them."""
     if isinstance(value, WireModel):
         return value.to_wire()
     if isinstance(value, list):
-        return [_encode(item) for item in value]
+        return [encode(item) for item in value]
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
@@ -200,227 +383,81 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _model_conv(sub: type) -> _Conv:
-    plan = _plan(sub)
-    decode = plan.decoder
-    return lambda v, path, wire, od: decode(v, f"{path}.{wire}")
+def _copy(value: Any) -> Any:
+    # A document of json.loads, copied so that a caller's changes stay out of the model.
+    if value.__class__ is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if value.__class__ is list:
+        return [_copy(item) for item in value]
+    return value
 
 
-def _list_conv(sub: type) -> _Conv:
-    plan = _plan(sub)
-
-    def conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
-        if v.__class__ is not list:
-            raise _shape_error(f"a list of {sub.__name__}", f"{path}.{wire}", v)
-        return [plan.decoder(item, f"{path}.{wire}[{i}]") for i, item in enumerate(v)]
-
-    return conv
+# -- the base class ----------------------------------------------------------------------------
 
 
-def _one_or_many_conv(sub: type) -> _Conv:
-    plan = _plan(sub)
-    many = _list_conv(sub)
+class WireModel:
+    """Base of every wire model: ``from_wire``/``to_wire`` and the dataclasses-json API."""
 
-    def conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
-        if v.__class__ is list:
-            return many(v, path, wire, od)
-        return plan.decoder(v, f"{path}.{wire}")
-
-    return conv
-
-
-def _enum_conv(enum: type[Enum]) -> _Conv:
-    table = {member.value: member for member in enum}
-    return lambda v, path, wire, od: table.get(v, v) if v.__class__ is str else v
-
-
-def _container_conv(kind: type, expected: str) -> _Conv:
-    def conv(v: Any, path: str, wire: str, od: dict[str, Any]) -> Any:
-        if not isinstance(v, kind):
-            raise _shape_error(expected, f"{path}.{wire}", v)
-        return v
-
-    return conv
-
-
-def _hook_conv(hook: _Hook) -> _Conv:
-    return lambda v, path, wire, od: hook(v, f"{path}.{wire}", od)
-
-
-def _is_subclass(tp: Any, base: type) -> bool:
-    # get_origin: on Python 3.9 ``dict[str, Any]`` passes isinstance(..., type) but not issubclass.
-    return isinstance(tp, type) and get_origin(tp) is None and issubclass(tp, base)
-
-
-def _is_model(tp: Any) -> bool:
-    return _is_subclass(tp, WireModel)
-
-
-def _converter(tp: Any) -> Optional[_Conv]:
-    """Choose the converter for a field from its type hint; ``None`` passes the value through."""
-    options = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) is Union else [tp]
-    if datetime in options:
-        return _time_conv
-    models = [a for a in options if _is_model(a)]
-    lists = [get_args(a)[0] for a in options if get_origin(a) is list]
-    if models and lists and lists[0] is models[0]:
-        return _one_or_many_conv(models[0])
-    if len(options) == 1:
-        (only,) = options
-        if _is_model(only):
-            return _model_conv(only)
-        if lists:
-            return _list_conv(lists[0]) if _is_model(lists[0]) else _container_conv(list, "a list")
-        if get_origin(only) is dict:
-            return _container_conv(dict, "an object")
-    enums = [a for a in options if _is_subclass(a, Enum)]
-    return _enum_conv(enums[0]) if enums else None
-
-
-def _wire_name(cls: type, f: Any) -> str:
-    letter_case = f.metadata.get("dataclasses_json", {}).get("letter_case")
-    if letter_case is None:
-        letter_case = (getattr(cls, "dataclass_json_config", None) or {}).get("letter_case")
-    return str(letter_case(f.name)) if letter_case is not None else str(f.name)
-
-
-def _plan(cls: type) -> _Plan:
-    """The field plan of a model class, built on first use from its dataclass metadata.
-
-    On first use rather than at import: most programs decode a few of the models. Two threads
-    may build the same plan at once; both get equal plans, and one is kept.
-    """
-    plan = _PLANS.get(cls)
-    if plan is not None:
-        return plan
-    hints = get_type_hints(cls)
-    rows = []
-    lazy = {}
-    for f in fields(cls):
-        meta = f.metadata.get(_META, {})
-        if meta.get("extra"):
-            continue
-        if meta.get("lazy") is not None:
-            lazy[f.name] = meta["lazy"]
-        hook = meta.get("hook")
-        conv = _hook_conv(hook) if hook is not None else _converter(hints[f.name])
-        rows.append((f.name, _wire_name(cls, f), conv, bool(meta.get("required"))))
-    known = frozenset(wire for _, wire, _, _ in rows)
-    plan = _Plan(
-        name=cls.__name__,
-        fields=tuple(rows),
-        known=known,
-        encoded=tuple((attr, wire, conv is not None) for attr, wire, conv, _ in rows),
-        decoder=_compile_decoder(cls, cls.__name__, rows, known, lazy),
-    )
-    _PLANS[cls] = plan
-    return plan
-
-
-def _lazy_key(attr: str) -> str:
-    return f"_wire_{attr}"
-
-
-class _Lazy:
-    """A field of a decoded object that is decoded from its wire value on first access.
-
-    The decoder stores the wire value under ``_wire_<name>`` only after a check has
-    promised that decoding it cannot fail, so access never raises. A data descriptor, so it
-    comes before the instance ``__dict__``; the decoded value is cached there. Two threads
-    may both decode on first access; they store equal values.
-    """
-
-    def __init__(self, owner: type, name: str) -> None:
-        self.owner = owner
-        self.name = name
-        self.key = _lazy_key(name)
-        self._decode: Optional[Callable[[Any, dict[str, Any]], Any]] = None
-
-    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
-        if obj is None:
-            return None  # the dataclass default
-        od = obj.__dict__
-        try:
-            return od[self.name]
-        except KeyError:
-            pass
-        decode = self._decode or self._converter()
-        value = od[self.name] = decode(od[self.key], od)
-        return value
-
-    def _converter(self) -> Callable[[Any, dict[str, Any]], Any]:
-        # Looked up once: the plan's converter for this (model-typed) field.
-        plan = _plan(self.owner)
-        _, wire, conv, _ = next(row for row in plan.fields if row[0] == self.name)
-        convert = cast(_Conv, conv)  # only model-typed fields are lazy: never None
-        self._decode = lambda raw, od: convert(raw, plan.name, wire, od)
-        return self._decode
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.name] = value  # only ``__init__`` gets here: the models are frozen
-
-
-def _lazy(check: Callable[[Any], bool]) -> dict[str, Any]:
-    """Field metadata: decode on first access when ``check(wire value)`` (see ``_Lazy``)."""
-    return {_META: {"lazy": check}}
-
-
-def _make_lazy(cls: type) -> None:
-    for f in fields(cls):
-        if f.metadata.get(_META, {}).get("lazy") is not None:
-            setattr(cls, f.name, _Lazy(cls, f.name))
-
-
-class WireModel(DataClassJsonMixin):
-    """Base of every wire model: ``from_wire``/``to_wire`` plus the ``dataclasses-json`` API."""
-
-    dataclass_json_config = config(letter_case=LetterCase.CAMEL)["dataclasses_json"]
     extra: dict[str, Any]
 
     @classmethod
     def from_wire(cls: type[_M], data: Mapping[str, Any]) -> _M:
         """Decode a parsed JSON object; raises :class:`DecodeError` when its shape is wrong."""
-        return cast(_M, _plan(cls).decoder(data, cls.__name__))
+        return cast(_M, decode(_PLANS.get(cls) or plan(cls), data, cls.__name__))
 
     def to_wire(self) -> dict[str, Any]:
-        """The wire document: known fields (``None`` omitted unless it came as ``null``), extras."""
+        """The wire document: the one decoded (a copy), or the fields (``None`` left out) and
+        ``extra`` of a model built by hand."""
+        document = self.__dict__.get(_WIRE)
+        if document is not None:
+            return cast(dict[str, Any], _copy(document))
         out: dict[str, Any] = {}
-        nulls = self.__dict__.get("_wire_nulls", ())
-        for attr, wire, encode in _plan(type(self)).encoded:
+        for attr, name in plan(type(self)).encoded:
             value = getattr(self, attr)
-            if value is None:
-                if wire in nulls:
-                    out[wire] = None
-            elif value.__class__ is datetime:
-                out[wire] = self.__dict__.get(_TIME_TEXT + wire) or format_time(value)
-            else:
-                out[wire] = _encode(value) if encode else value
+            if value is not None:
+                out[name] = encode(value)
         out.update(self.extra)
         return out
 
     @classmethod
-    def from_dict(cls: type[_M], kvs: Json, *, infer_missing: bool = False) -> _M:
+    def from_dict(cls: type[_M], kvs: Any, *, infer_missing: bool = False) -> _M:
         """Same as :meth:`from_wire` (``infer_missing`` is implied: missing fields are ``None``)."""
-        if not isinstance(kvs, Mapping):
-            raise _shape_error(f"an object ({cls.__name__})", cls.__name__, kvs)
         return cls.from_wire(kvs)
 
-    def to_dict(self, encode_json: bool = False) -> dict[str, Json]:
+    def to_dict(self, encode_json: bool = False) -> dict[str, Any]:
         """Same as :meth:`to_wire`."""
         return self.to_wire()
 
+    @classmethod
+    def from_json(cls: type[_M], s: Union[str, bytes], **kwargs: Any) -> _M:
+        """Decode JSON text (``kwargs`` go to ``json.loads``, as in dataclasses-json)."""
+        kwargs.pop("infer_missing", None)
+        return cls.from_wire(json.loads(s, **kwargs))
 
-# Field metadata of this module (beside dataclasses-json's): ``required`` marks a structural field
-# (decoding fails without it), ``hook`` decodes a field whose model depends on the job type,
-# ``extra`` marks the field that keeps unknown keys.
-_REQUIRED = {_META: {"required": True}}
-_EXTRA = {_META: {"extra": True}}
-_LINKS = config(field_name="_links")
+    def to_json(self, **kwargs: Any) -> str:
+        """The wire document as JSON text, by dataclasses-json's ``to_json`` (``kwargs`` go to
+        ``json.dumps``)."""
+        from dataclasses_json import DataClassJsonMixin
 
+        return DataClassJsonMixin.to_json(cast(DataClassJsonMixin, self), **kwargs)
 
-def _hook(hook: _Hook, *, required: bool = False) -> dict[str, Any]:
-    return {_META: {"hook": hook, "required": required}}
+    @classmethod
+    def schema(cls, *, many: bool = False, **kwargs: Any) -> Any:
+        """A marshmallow schema whose ``load``/``dump`` are these codecs (wrong shapes raise
+        ``marshmallow.ValidationError``), for code that expects dataclasses-json's API."""
+        from ._schema import wire_schema
 
+        return wire_schema(cls, many=many, **kwargs)
 
-def _raw(value: Any, path: str, od: dict[str, Any]) -> Any:
-    return value
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        names = plan(type(self)).compared
+        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in plan(type(self)).compared))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in plan(type(self)).shown)
+        return f"{type(self).__qualname__}({shown})"

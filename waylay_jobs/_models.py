@@ -1,62 +1,40 @@
-"""Wire models of the Jobs API: enums, dataclasses and their JSON codecs.
+"""The models of the Jobs API: enums, wire models (frozen dataclasses) and stream events.
 
-Every model is a frozen dataclass whose attributes are the snake_case of the camelCase wire names
-(``_links`` becomes ``links``). The wire mapping is declared once, with ``dataclasses-json``
-metadata (camelCase letter case, ``field_name`` overrides); from it each class gets a field plan,
-built once, that drives the fast codecs:
+Attributes are the snake_case of the camelCase wire names (``_links`` becomes ``links``). Each
+model is declared once here; how it is decoded and encoded follows from its fields (see
+``_codec.py``):
 
-* ``Model.from_wire(document)`` decodes a parsed JSON object. Missing optional fields and explicit
-  ``null`` both give ``None``; unknown keys are kept in ``extra``; unknown enum values stay plain
-  strings. A document of the wrong shape (an object that is a list, a missing job ``type``, ...)
-  raises :class:`DecodeError`. Scalars are not type-checked: the server's values pass through.
-  Timestamps (``created_at``, ``processed_at``, ``finished_at``, an event's ``timestamp``) are
-  timezone-aware ``datetime`` objects; text that is not an ISO-8601 date-time with an offset
-  stays the string it was (and a number stays a number).
-* ``model.to_wire()`` gives the wire document back: ``Model.from_wire(d).to_wire() == d`` holds,
-  including unknown keys, explicit ``null`` values and the exact text of each timestamp (the
-  decoder notes which known keys were ``null`` and the text a ``datetime`` came from; a model
-  built by hand omits its ``None`` fields and writes its datetimes with :func:`format_time`).
-* ``from_dict``/``to_dict``/``from_json``/``to_json`` (the ``dataclasses-json`` API) use the same
-  codecs, so both paths agree. Free-form values (maps, lists, ``extra``) are shared, not copied.
-  ``schema()`` is still dataclasses-json's own marshmallow schema, which knows nothing of the
-  per-job-type unions: prefer the codecs above.
-
-The codecs walk the plan in a plain loop (no generated code): decoding costs about 1.5-2x
-``json.loads`` of the same document, where generic dataclasses-json decoding costs ~300x.
+* ``Model.from_wire(document)`` decodes a parsed JSON object. Missing optional fields and
+  explicit ``null`` both give ``None``; unknown keys are kept in ``extra``; unknown enum values
+  stay plain strings. A document of the wrong shape (an object that is a list, a missing job
+  ``type``, ...) raises :class:`DecodeError` with the path of the bad value. Scalars are not
+  type-checked: the server's values pass through. Timestamps (``created_at``,
+  ``processed_at``, ``finished_at``, an event's ``timestamp``) are timezone-aware
+  ``datetime`` objects; text that is not an ISO-8601 date-time with an offset stays the string
+  it was (and a number stays a number).
+* ``model.to_wire()`` gives the wire document back: ``Model.from_wire(d).to_wire() == d``
+  holds, explicit ``null`` values, unknown keys and the text of each timestamp included. A
+  model built by hand omits its ``None`` fields and writes datetimes as ISO-8601 (``Z`` for
+  UTC).
+* ``from_dict``/``to_dict``/``from_json``/``to_json`` (the dataclasses-json API) use the same
+  codecs; ``schema()`` gives a marshmallow schema that loads and dumps with them too.
 """
 
-# Field types keep typing.Optional/Union: dataclasses-json and the plan builder resolve them at
-# run time, where ``X | None`` does not evaluate on Python 3.9.
-
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: the codec reads the field types from the
+# dataclass fields, so they are objects (typing.Optional/Union: ``X | None`` does not
+# evaluate on Python 3.9), and a model is declared after the models it refers to.
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import (
-    Any,
-    Optional,
-    Union,
-)
+from typing import Any, Optional, Union
 
-from ._codec import (
-    _EXTRA,
-    _LINKS,
-    _REQUIRED,
-    WireModel,
-    _hook,
-    _lazy,
-    _make_lazy,
-    _plan,
-    _raw,
-    _shape_error,
-)
+from ._codec import _PLANS, Path, WireModel, decode, hook, lazy, model, plan, shape_error, wire
 from ._exceptions import DecodeError, EventDecodeError
 
 _SNIPPET = 200
-
 
 # -- enums ------------------------------------------------------------------------------------
 
@@ -145,37 +123,17 @@ class RequestOperation(_WireEnum):
 #: The states in which a job has ended (enum members compare equal to these strings).
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed"})
 
-
-def _is_object(v: Any) -> bool:
-    # What json.loads makes; any other mapping is decoded at once.
-    return v.__class__ is dict
-
-
-def _is_links(v: Any) -> bool:
-    """Whether decoding ``Links`` from ``v`` cannot fail: an object whose known links are
-    objects or lists of objects (the fields of a link, and other keys, are never checked)."""
-    if v.__class__ is not dict:
-        return False
-    for key in _LINK_KEYS:
-        value = v.get(key)
-        cls = value.__class__
-        if cls is list:
-            if not all(item.__class__ is dict for item in value):
-                return False
-        elif cls is not dict and value is not None:
-            return False
-    return True
-
-
 _Number = Union[int, float]
 #: A timestamp: a timezone-aware ``datetime``, or the wire text when it is not an ISO-8601
 #: date-time with an offset (forward compatible: odd text never fails a decode).
 _Time = Union[datetime, str, None]
+#: A JSON value as ``json.loads`` gives it (the request or result of a loose job type).
+JsonValue = Union[dict[str, Any], list[Any], str, int, float, bool]
 
 # -- common parts -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@model
 class FunctionRef(WireModel):
     """The function a job acts on."""
 
@@ -184,27 +142,24 @@ class FunctionRef(WireModel):
     version: Optional[str] = None
     runtime: Optional[str] = None
     runtime_version: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class JobReference(WireModel):
     """A job's type and id (the ``job`` of an event, ``scheduledJob`` of a cleanup)."""
 
-    type: Union[JobType, str] = field(metadata=_REQUIRED)
+    type: Union[JobType, str]
     id: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class ParentKeys(WireModel):
     """The parent of a job (``JobStatus.parent``)."""
 
     id: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class JobStatus(WireModel):
     """The BullMQ view of a job (``job.job`` in a get response)."""
 
@@ -217,7 +172,6 @@ class JobStatus(WireModel):
     failed_reason: Optional[str] = None
     parent: Optional[ParentKeys] = None
     delay: Optional[_Number] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
     @property
     def numeric_progress(self) -> Optional[float]:
@@ -228,42 +182,66 @@ class JobStatus(WireModel):
         return None
 
 
-@dataclass(frozen=True)
+@model
 class HalLink(WireModel):
     """A HAL link."""
 
     href: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class JobHalLink(WireModel):
     """A HAL link to a job; ``job_type`` is absent from servers older than API 2.17."""
 
     href: Optional[str] = None
     job_type: Union[JobType, str, None] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+_Link = Union[HalLink, list[HalLink], None]
+
+
+@model
 class Links(WireModel):
     """HAL ``_links``: each value is one link or a list of links; which keys appear varies."""
 
     job: Union[JobHalLink, list[JobHalLink], None] = None
-    event: Union[HalLink, list[HalLink], None] = None
-    plug: Union[HalLink, list[HalLink], None] = None
-    webscript: Union[HalLink, list[HalLink], None] = None
-    model: Union[HalLink, list[HalLink], None] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
+    event: _Link = None
+    plug: _Link = None
+    webscript: _Link = None
+    model: _Link = None
 
 
-_LINK_KEYS = tuple(f.name for f in fields(Links) if f.name != "extra")  # wire names too
+_LINK_KEYS = frozenset({"job", "event", "plug", "webscript", "model"})  # Links' wire names
 
+
+def _is_object(value: Any) -> bool:
+    # What json.loads makes; any other mapping is decoded at once.
+    return value.__class__ is dict
+
+
+def _is_links(value: Any) -> bool:
+    """Whether decoding ``Links`` from ``value`` cannot fail: an object whose known links are
+    objects or lists of objects (the fields of a link, and other keys, are never checked)."""
+    if value.__class__ is not dict:
+        return False
+    for key, link in value.items():
+        kind = link.__class__
+        if kind is dict or link is None or key not in _LINK_KEYS:
+            continue
+        if kind is not list or not all(item.__class__ is dict for item in link):
+            return False
+    return True
+
+
+# Decoded on first access (after a check that decoding cannot fail): links and function are
+# half the decoding cost of a list item or an event, and rarely read.
+_LINKS = {**wire("_links"), **lazy(_is_links)}
+_FUNCTION = lazy(_is_object)
 
 # -- requests (``job.request``, per job type) -------------------------------------------------
 
 
-@dataclass(frozen=True)
+@model
 class BuildArgs(WireModel):
     """The request of a build job."""
 
@@ -273,19 +251,17 @@ class BuildArgs(WireModel):
     runtime_version: Optional[str] = None
     revision: Optional[str] = None
     args: Optional[dict[str, str]] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class ResourceLimits(WireModel):
     """Memory and CPU limits or requests of a deployment."""
 
     memory: Optional[str] = None
     cpu: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class DeploySpecOverrides(WireModel):
     """Overrides of the openfaas deploy spec (``DeployArgsDeploySpecOverrides``)."""
 
@@ -302,10 +278,9 @@ class DeploySpecOverrides(WireModel):
     limits: Optional[ResourceLimits] = None
     requests: Optional[ResourceLimits] = None
     read_only_root_filesystem: Optional[bool] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class DeployArgs(WireModel):
     """The request of a deploy job."""
 
@@ -316,10 +291,9 @@ class DeployArgs(WireModel):
     runtime_version: Optional[str] = None
     revision: Optional[str] = None
     deploy_spec_overrides: Optional[DeploySpecOverrides] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class VerifyArgs(WireModel):
     """The request of a verify job."""
 
@@ -328,10 +302,9 @@ class VerifyArgs(WireModel):
     runtime_name: Optional[str] = None
     runtime_version: Optional[str] = None
     revision: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class UndeployArgs(WireModel):
     """The request of an undeploy job."""
 
@@ -345,10 +318,9 @@ class UndeployArgs(WireModel):
     delete_entity: Optional[bool] = None
     reset_entity: Optional[bool] = None
     delete_image: Optional[bool] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class ScaleArgs(WireModel):
     """The request of a scale job."""
 
@@ -358,33 +330,30 @@ class ScaleArgs(WireModel):
     runtime_version: Optional[str] = None
     revision: Optional[str] = None
     replicas: Optional[_Number] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class BatchArgs(WireModel):
     """The request of a batch job."""
 
     plug_name: Optional[str] = None
     function_type: Union[FunctionType, str, None] = None
     child_type: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
 # -- results (``job.result`` and the ``returnvalue`` of a completed event) ----------------------
 
 
-@dataclass(frozen=True)
+@model
 class BuildResult(WireModel):
     """The result of a build job."""
 
     digest: Optional[str] = None
     log: Optional[list[str]] = None
     status: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class ExposedOpenfaasDeploySpec(WireModel):
     """The deploy spec a deploy job applied."""
 
@@ -395,27 +364,24 @@ class ExposedOpenfaasDeploySpec(WireModel):
     annotations: Optional[dict[str, str]] = None
     limits: Optional[ResourceLimits] = None
     requests: Optional[ResourceLimits] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class DeployResult(WireModel):
     """The result of a deploy job."""
 
     deploy_spec: Optional[ExposedOpenfaasDeploySpec] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class VerifyResult(WireModel):
     """The result of a verify job."""
 
     healthy: Optional[bool] = None
     replicas: Optional[_Number] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class UndeployResult(WireModel):
     """The result of an undeploy job: what was removed."""
 
@@ -423,39 +389,32 @@ class UndeployResult(WireModel):
     assets: Optional[bool] = None
     registration: Optional[bool] = None
     image: Optional[bool] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
 #: The result of a scale job is a free-form object.
 ScaleResult = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@model
 class BatchResult(WireModel):
     """The result of a batch job."""
 
     job_count: Optional[_Number] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class CleanupResult(WireModel):
     """The result of a cleanup job."""
 
     scheduled_job: Optional[JobReference] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class NotifyResult(WireModel):
     """The result of a notify job."""
 
     operation: Union[RequestOperation, str, None] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
-
-#: A JSON value as ``json.loads`` gives it (the request or result of a loose job type).
-JsonValue = Union[dict[str, Any], list[Any], str, int, float, bool]
 
 JobRequest = Union[BuildArgs, DeployArgs, VerifyArgs, UndeployArgs, ScaleArgs, BatchArgs, JsonValue]
 JobResult = Union[
@@ -482,47 +441,40 @@ _RESULTS: dict[str, type] = {
     "deploy": DeployResult,
     "verify": VerifyResult,
     "undeploy": UndeployResult,
-    "scale": dict,
     "batch": BatchResult,
     "cleanup": CleanupResult,
     "notify": NotifyResult,
 }
-
-
 #: Job types whose request and result the spec leaves loose: a value that is not an object
 #: (``"ok"``, ``3``, a list) stays the plain JSON value instead of failing the decode.
 _LOOSE_TYPES = frozenset({"notify", "cleanup", "scale"})
 
 
-def _by_job_type(table: dict[str, type], job_type: Any, value: Any, path: str) -> Any:
+def _by_job_type(table: dict[str, type], job_type: Any, value: Any, path: Path) -> Any:
     """Decode a request or result by job type. A type without a model keeps the plain JSON
     value; so does a loose type (notify, cleanup, scale) whose value is not an object."""
-    model = table.get(job_type) if isinstance(job_type, str) else None
-    if model is None or model is dict or (job_type in _LOOSE_TYPES and not _is_mapping(value)):
+    found = table.get(job_type) if isinstance(job_type, str) else None
+    if found is None or (job_type in _LOOSE_TYPES and not isinstance(value, Mapping)):
         return value
-    return _plan(model).decoder(value, path)
+    return decode(plan(found), value, path)
 
 
-def _is_mapping(value: Any) -> bool:
-    return value.__class__ is dict or isinstance(value, Mapping)
+def _request(value: Any, path: Path, attrs: dict[str, Any]) -> Any:
+    return _by_job_type(_REQUESTS, attrs["type"], value, path)
 
 
-def _request_hook(value: Any, path: str, od: dict[str, Any]) -> Any:
-    return _by_job_type(_REQUESTS, od["type"], value, path)
-
-
-def _result_hook(value: Any, path: str, od: dict[str, Any]) -> Any:
-    return _by_job_type(_RESULTS, od["type"], value, path)
+def _result(value: Any, path: Path, attrs: dict[str, Any]) -> Any:
+    return _by_job_type(_RESULTS, attrs["type"], value, path)
 
 
 # -- list and get ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@model
 class JobSummary(WireModel):
     """One job in a list response (any job type, including notify and cleanup)."""
 
-    type: Union[JobType, str] = field(metadata=_REQUIRED)
+    type: Union[JobType, str]
     id: Optional[str] = None
     operation: Optional[str] = None
     created_by: Optional[str] = None
@@ -531,9 +483,8 @@ class JobSummary(WireModel):
     finished_at: Union[datetime, Any] = None
     attempts_made: Optional[_Number] = None
     state: Union[JobState, str, None] = None
-    function: Optional[FunctionRef] = None
+    function: Optional[FunctionRef] = field(default=None, metadata=_FUNCTION)
     links: Optional[Links] = field(default=None, metadata=_LINKS)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
     @property
     def ref(self) -> JobReference:
@@ -541,16 +492,15 @@ class JobSummary(WireModel):
         return JobReference(type=self.type, id=self.id)
 
 
-@dataclass(frozen=True)
+@model
 class JobsResponse(WireModel):
     """The list response."""
 
-    jobs: list[JobSummary] = field(metadata=_REQUIRED)
+    jobs: list[JobSummary]
     limit: Optional[_Number] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class JobDetails(WireModel):
     """The status of one job (``job`` in a get response; the spec's ``*JobStatus`` variants).
 
@@ -560,8 +510,10 @@ class JobDetails(WireModel):
     an object (``"ok"``, ``3``, a list) stay plain JSON values.
     """
 
-    type: Union[JobType, str] = field(metadata=_REQUIRED)
-    job: JobStatus = field(metadata=_REQUIRED)
+    # Not a subclass of a shape shared with JobSummary: ``job`` is required and could not
+    # follow the shared optional fields (dataclasses on Python 3.9 have no kw_only).
+    type: Union[JobType, str]
+    job: JobStatus
     operation: Optional[str] = None
     created_by: Optional[str] = None
     created_at: _Time = None
@@ -569,10 +521,9 @@ class JobDetails(WireModel):
     finished_at: Union[datetime, Any] = None
     attempts_made: Optional[_Number] = None
     state: Union[JobState, str, None] = None
-    request: Optional[JobRequest] = field(default=None, metadata=_hook(_request_hook))
-    result: Optional[JobResult] = field(default=None, metadata=_hook(_result_hook))
-    function: Optional[FunctionRef] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
+    request: Optional[JobRequest] = field(default=None, metadata=hook(_request))
+    result: Optional[JobResult] = field(default=None, metadata=hook(_result))
+    function: Optional[FunctionRef] = field(default=None, metadata=_FUNCTION)
 
     @property
     def ref(self) -> JobReference:
@@ -580,13 +531,12 @@ class JobDetails(WireModel):
         return JobReference(type=self.type, id=self.job.id)
 
 
-@dataclass(frozen=True)
+@model
 class JobResponse(WireModel):
     """The get response."""
 
-    job: JobDetails = field(metadata=_REQUIRED)
+    job: JobDetails
     links: Optional[Links] = field(default=None, metadata=_LINKS)
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
     @property
     def ref(self) -> JobReference:
@@ -607,47 +557,42 @@ def decode_job_response(document: Any) -> JobResponse:
 # -- event payloads ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@model
 class ActiveEventData(WireModel):
     """The payload of an ``active`` event."""
 
     prev: Union[QueueEvent, str, None] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class WaitingEventData(WireModel):
     """The payload of a ``waiting`` event."""
 
     prev: Union[QueueEvent, str, None] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class CompletedEventData(WireModel):
     """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type, as
     :attr:`JobDetails.result` is (so it may be a plain JSON value)."""
 
     prev: Union[QueueEvent, str, None] = None
-    returnvalue: Optional[JobResult] = field(default=None, metadata=_hook(_raw))
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
+    returnvalue: Optional[JobResult] = None
 
 
-@dataclass(frozen=True)
+@model
 class FailedEventData(WireModel):
     """The payload of a ``failed`` event."""
 
     prev: Union[QueueEvent, str, None] = None
     failed_reason: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
-@dataclass(frozen=True)
+@model
 class DelayedEventData(WireModel):
     """The payload of a ``delayed`` event (``delay``: probably the epoch ms of the next try)."""
 
     delay: Optional[_Number] = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
 
 
 #: The payload of a ``waiting-children`` event is a free-form object (``{}`` in practice).
@@ -662,20 +607,20 @@ JobEventPayload = Union[
     dict[str, Any],
 ]
 
-_PAYLOADS: dict[str, type] = {
+_PAYLOADS: dict[str, Optional[type]] = {
     "active": ActiveEventData,
     "waiting": WaitingEventData,
     "completed": CompletedEventData,
     "failed": FailedEventData,
     "delayed": DelayedEventData,
-    "waiting-children": dict,
+    "waiting-children": None,
 }
 
 #: The names of the events that carry a JSON job event (the job's new state).
 JOB_EVENT_NAMES: frozenset[str] = frozenset(_PAYLOADS)
 
 
-@dataclass(frozen=True)
+@model
 class JobEventData(WireModel):
     """The JSON envelope of a job event: which job, the per-event ``data``, when, on what.
 
@@ -683,36 +628,30 @@ class JobEventData(WireModel):
     without one it stays the plain object. ``function`` is ``None`` for batch jobs.
     """
 
-    job: JobReference = field(metadata=_REQUIRED)
-    data: JobEventPayload = field(metadata=_hook(_raw, required=True))
-    # Decoded on first access: links and function are half the decoding cost of an event,
-    # and a loop that follows events rarely looks at them.
-    links: Optional[Links] = field(default=None, metadata={**_LINKS, **_lazy(_is_links)})
+    job: JobReference
+    data: JobEventPayload
+    links: Optional[Links] = field(default=None, metadata=_LINKS)
     timestamp: _Time = None
-    function: Optional[FunctionRef] = field(default=None, metadata=_lazy(_is_object))
-    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=_EXTRA)
+    function: Optional[FunctionRef] = field(default=None, metadata=_FUNCTION)
 
     @classmethod
-    def from_wire(cls, data: Mapping[str, Any], event: Optional[str] = None) -> JobEventData:
+    def from_wire(cls, data: Mapping[str, Any], event: Optional[str] = None) -> "JobEventData":
         """Decode an event envelope; ``event`` (the SSE event name) selects the payload model."""
-        decoded: JobEventData = _plan(cls).decoder(data, cls.__name__)
+        decoded: JobEventData = decode(_PLANS.get(cls) or plan(cls), data, cls.__name__)
         payload = _PAYLOADS.get(event) if event is not None else None
         raw = decoded.data
-        path = f"{cls.__name__}.data"
-        if payload is None or payload is dict:
+        path = (cls.__name__, "data")
+        if payload is None:
             if not isinstance(raw, dict):
-                raise _shape_error("an object", path, raw)
+                raise shape_error("an object", path, raw)
             return decoded
-        value = _plan(payload).decoder(raw, path)
+        value = decode(_PLANS.get(payload) or plan(payload), raw, path)
         if payload is CompletedEventData and value.returnvalue is not None:
             value.__dict__["returnvalue"] = _by_job_type(
-                _RESULTS, decoded.job.type, value.returnvalue, f"{path}.returnvalue"
+                _RESULTS, decoded.job.type, value.returnvalue, (path, "returnvalue")
             )
         decoded.__dict__["data"] = value
         return decoded
-
-
-_make_lazy(JobEventData)
 
 
 # -- stream events -------------------------------------------------------------------------------
@@ -720,35 +659,35 @@ _make_lazy(JobEventData)
 
 @dataclass(frozen=True)
 class Event:
-    """One server-sent event: its wire name, its data and its SSE ``id`` (when one was sent)."""
+    """One server-sent event: its wire name, its data and its SSE ``id`` (when one was sent).
+
+    The subclasses below are this dataclass with a narrower type of ``data`` (their ``__eq__``
+    tells them apart: it compares the class too).
+    """
 
     event: str
     data: Any
     id: Optional[str] = None
 
 
-@dataclass(frozen=True)
 class AckEvent(Event):
     """``ack``: the subscription is active; ``data`` is the server's text."""
 
     data: str
 
 
-@dataclass(frozen=True)
 class KeepAliveEvent(Event):
     """``keep-alive``: a heartbeat; ``data`` is the server's text (may be empty)."""
 
     data: str
 
 
-@dataclass(frozen=True)
 class CloseEvent(Event):
     """``close``: the job named in the subscription is done; the stream ends after it."""
 
     data: str
 
 
-@dataclass(frozen=True)
 class JobEvent(Event):
     """A job changed state: ``active``, ``completed``, ``failed``, ``delayed``, ``waiting`` or
     ``waiting-children`` (the event name *is* the new state)."""
@@ -771,7 +710,6 @@ class JobEvent(Event):
         return _STATES.get(self.event, self.event)
 
 
-@dataclass(frozen=True)
 class UnknownEvent(Event):
     """An event with a name this library does not know; ``data`` is the raw text."""
 
@@ -818,11 +756,12 @@ def parse_event(name: str, data: str, id: Optional[str] = None) -> Event:
     # What the frozen dataclass __init__ does, minus its object.__setattr__ per field: this
     # runs once per event.
     event = _new(JobEvent)
-    event.__dict__.update(event=name, data=payload, id=id)
+    _set(event, "__dict__", {"event": name, "data": payload, "id": id})
     return event
 
 
 _new = object.__new__
+_set = object.__setattr__
 
 
 def _shown(data: str) -> str:
