@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Optional, Union
 
-from ._codec import _PLANS, Path, WireModel, decode, hook, lazy, model, plan, shape_error, wire
+from ._codec import _PLANS, WireModel, by, decode, decode_by, lazy, model, plan, shape_error, wire
 from ._exceptions import DecodeError, EventDecodeError
 
 _SNIPPET = 200
@@ -214,11 +214,6 @@ class Links(WireModel):
 _LINK_KEYS = frozenset({"job", "event", "plug", "webscript", "model"})  # Links' wire names
 
 
-def _is_object(value: Any) -> bool:
-    # What json.loads makes; any other mapping is decoded at once.
-    return value.__class__ is dict
-
-
 def _is_links(value: Any) -> bool:
     """Whether decoding ``Links`` from ``value`` cannot fail: an object whose known links are
     objects or lists of objects (the fields of a link, and other keys, are never checked)."""
@@ -233,10 +228,10 @@ def _is_links(value: Any) -> bool:
     return True
 
 
-# Decoded on first access (after a check that decoding cannot fail): links and function are
-# half the decoding cost of a list item or an event, and rarely read.
+# Decoded on first access, after a check that decoding cannot fail (as function, parent and
+# the other models of scalars are): links are a third of the decoding cost of a list item
+# or an event, and rarely read.
 _LINKS = {**wire("_links"), **lazy(_is_links)}
-_FUNCTION = lazy(_is_object)
 
 # -- requests (``job.request``, per job type) -------------------------------------------------
 
@@ -450,21 +445,8 @@ _RESULTS: dict[str, type] = {
 _LOOSE_TYPES = frozenset({"notify", "cleanup", "scale"})
 
 
-def _by_job_type(table: dict[str, type], job_type: Any, value: Any, path: Path) -> Any:
-    """Decode a request or result by job type. A type without a model keeps the plain JSON
-    value; so does a loose type (notify, cleanup, scale) whose value is not an object."""
-    found = table.get(job_type) if isinstance(job_type, str) else None
-    if found is None or (job_type in _LOOSE_TYPES and not isinstance(value, Mapping)):
-        return value
-    return decode(plan(found), value, path)
-
-
-def _request(value: Any, path: Path, attrs: dict[str, Any]) -> Any:
-    return _by_job_type(_REQUESTS, attrs["type"], value, path)
-
-
-def _result(value: Any, path: Path, attrs: dict[str, Any]) -> Any:
-    return _by_job_type(_RESULTS, attrs["type"], value, path)
+_REQUEST = by("type", _REQUESTS, _LOOSE_TYPES)
+_RESULT = by("type", _RESULTS, _LOOSE_TYPES)
 
 
 # -- list and get ------------------------------------------------------------------------------
@@ -483,7 +465,7 @@ class JobSummary(WireModel):
     finished_at: Union[datetime, Any] = None
     attempts_made: Optional[_Number] = None
     state: Union[JobState, str, None] = None
-    function: Optional[FunctionRef] = field(default=None, metadata=_FUNCTION)
+    function: Optional[FunctionRef] = None
     links: Optional[Links] = field(default=None, metadata=_LINKS)
 
     @property
@@ -521,9 +503,9 @@ class JobDetails(WireModel):
     finished_at: Union[datetime, Any] = None
     attempts_made: Optional[_Number] = None
     state: Union[JobState, str, None] = None
-    request: Optional[JobRequest] = field(default=None, metadata=hook(_request))
-    result: Optional[JobResult] = field(default=None, metadata=hook(_result))
-    function: Optional[FunctionRef] = field(default=None, metadata=_FUNCTION)
+    request: Optional[JobRequest] = field(default=None, metadata=_REQUEST)
+    result: Optional[JobResult] = field(default=None, metadata=_RESULT)
+    function: Optional[FunctionRef] = None
 
     @property
     def ref(self) -> JobReference:
@@ -632,7 +614,7 @@ class JobEventData(WireModel):
     data: JobEventPayload
     links: Optional[Links] = field(default=None, metadata=_LINKS)
     timestamp: _Time = None
-    function: Optional[FunctionRef] = field(default=None, metadata=_FUNCTION)
+    function: Optional[FunctionRef] = None
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], event: Optional[str] = None) -> "JobEventData":
@@ -647,8 +629,8 @@ class JobEventData(WireModel):
             return decoded
         value = decode(_PLANS.get(payload) or plan(payload), raw, path)
         if payload is CompletedEventData and value.returnvalue is not None:
-            value.__dict__["returnvalue"] = _by_job_type(
-                _RESULTS, decoded.job.type, value.returnvalue, (path, "returnvalue")
+            value.__dict__["returnvalue"] = decode_by(
+                _RESULT["by"], decoded.job.type, value.returnvalue, (path, "returnvalue")
             )
         decoded.__dict__["data"] = value
         return decoded
