@@ -118,26 +118,33 @@ def _lazy_check(f: Field[Any]) -> Optional[Callable[[Any], bool]]:
 
 
 def _object_check(sub: Plan) -> Optional[Callable[[Any], bool]]:
-    """For a model whose fields cannot fail (scalars, enums, timestamps: FunctionRef,
-    ParentKeys, ...) or are lazy themselves (JobStatus, with its parent): the check that a
-    value is an object and its lazy fields pass their checks. ``None`` for other models."""
+    """For a model without required fields whose fields cannot fail (scalars, enums,
+    timestamps), or are checked (a ``dict`` or ``list`` field, a lazy model): the check that
+    a value is an object that cannot fail to decode. ``None`` for other models."""
     if sub.required:
         return None
-    inner = []
+    checks = []
     for key, (_, kind, how) in sub.fields.items():
         if kind is _LAZY:
-            inner.append((key, how[0]))
+            checks.append((key, how[0]))
+        elif kind is _CHECK:
+            checks.append((key, lambda v, kind=how: isinstance(v, kind)))
         elif kind not in (None, _ENUM, _TIME):
             return None
-    if not inner:
+    if not checks:
         return _is_object
 
     def check(value: Any) -> bool:
         if value.__class__ is not dict:
             return False
-        return all(value.get(key) is None or ok(value[key]) for key, ok in inner)
+        return all(value.get(key) is None or ok(value[key]) for key, ok in checks)
 
     return check
+
+
+def object_check(cls: type) -> Optional[Callable[[Any], bool]]:
+    """The check that a value cannot fail to decode as ``cls`` (see ``_object_check``)."""
+    return _object_check(plan(cls))
 
 
 def _is_object(value: Any) -> bool:
@@ -301,13 +308,15 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
             attrs[attr] = value
         else:
             attrs[attr] = how(value, (path, key), attrs)
-    for _, key in required:
-        if document.get(key) is None:
-            raise shape_error(f"a value for {key!r}", path, None, missing=True)
-    for attr, key, how in chosen:
-        value = attrs.get(attr)
-        if value is not None:
-            attrs[attr] = decode_by(how, attrs.get(how[0]), value, (path, key))
+    if required:
+        for _, key in required:
+            if document.get(key) is None:
+                raise shape_error(f"a value for {key!r}", path, None, missing=True)
+    if chosen:
+        for attr, key, how in chosen:
+            value = attrs.get(attr)
+            if value is not None:
+                attrs[attr] = decode_by(how, attrs.get(how[0]), value, (path, key))
     attrs["extra"] = extra
     attrs[_WIRE] = document
     obj: Any = _new(cls)
