@@ -1,6 +1,7 @@
 """Where the cold start goes: ``python -X importtime`` of ``coldstart.py ours``, as a table.
 
-Usage, from the repository root: ``.venv/bin/python bench/importtime.py [RUNS]`` (default 7).
+Usage, from the repository root: ``.venv/bin/python bench/importtime.py [RUNS] [ROOT]``
+(default 7 runs; ROOT: a checkout of another version to measure, default this one).
 Starts the bench server, runs ``coldstart.py ours`` once to warm the caches, then RUNS times
 under ``-X importtime`` and prints a markdown table of the median self and cumulative
 milliseconds of the modules that matter (requests, waylay_jobs and what it imports beyond
@@ -23,7 +24,7 @@ LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 def main() -> None:
     """Print the table."""
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    env = {"PYTHONPATH": str(ROOT)}
+    env = {"PYTHONPATH": sys.argv[2] if len(sys.argv) > 2 else str(ROOT)}
     argv = [sys.executable, "-X", "importtime", "coldstart.py", "ours"]
     rows: dict[str, list[tuple[int, int]]] = {}
     depth: dict[str, int] = {}

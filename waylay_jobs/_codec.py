@@ -12,9 +12,9 @@ the decoder walks in a plain loop:
   ``list`` field is checked for its shape; other values pass through unchecked;
 * ``field(metadata=by("type", models, loose))`` decodes a field by the value of an earlier
   field (the requests and results, whose model depends on the job's ``type``);
-* a model field is decoded on first access when decoding it cannot fail: when it is an object
-  and the model's fields are all scalars, enums or timestamps, or when the check of
-  ``field(metadata=lazy(check))`` says so; else at once, so that a bad document fails at once;
+* a model field is decoded on first access when a check says that decoding it cannot fail
+  (an object whose fields are scalars, enums, timestamps, or checked: a dict, a list, a
+  model of such fields); else at once, so that a bad document fails at once;
 * a document of the wrong shape raises :class:`DecodeError` with the path of the bad value.
 
 A decoded object keeps the document it came from, so ``to_wire()`` gives back exactly that
@@ -58,13 +58,13 @@ _M = TypeVar("_M", bound="WireModel")
 #: A path in a document, built only when an error needs it: the model's name, or the path of
 #: the parent and a key (``str``) or list index (``int``).
 Path = Union[str, tuple[Any, Union[str, int]]]
-_Convert = Callable[[Any, Path, dict[str, Any]], Any]
+_Check = Callable[[Any], bool]
 
 _WIRE = "_wire"  # where a decoded object keeps its document (not a field: not in eq or repr)
-# How a field is decoded (the ``kind`` of a plan row); ``None``: the value passes through.
-_ENUM, _TIME, _MODEL, _LAZY, _CHECK, _BY, _CALL = (
-    "enum", "time", "model", "lazy", "check", "by", "call"
-)  # fmt: skip
+# How a field is decoded (the ``kind`` of a plan row; ``None``: the value passes through).
+_ENUM, _TIME, _CHECK, _BY = "enum", "time", "check", "by"
+_MODEL, _LIST, _ONE_OR_LIST, _LAZY = "model", "list", "one or list", "lazy"
+_NESTED = (_MODEL, _LIST, _ONE_OR_LIST)  # the kinds whose ``how`` is the plan of a model
 _new = object.__new__
 
 
@@ -81,12 +81,6 @@ def by(selector: str, models: Mapping[str, type], loose: frozenset[str]) -> dict
     (an earlier field). Without a model, or for a ``loose`` selector value when the field is
     not an object, the value stays as it came."""
     return {"by": (selector, models, loose)}
-
-
-def lazy(check: Callable[[Any], bool]) -> dict[str, Any]:
-    """Field metadata: when ``check(value)`` promises that decoding cannot fail, decode the
-    field on first access instead (see :class:`_Lazy`)."""
-    return {"lazy": check}
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
@@ -106,29 +100,30 @@ def model(cls: type[_T]) -> type[_T]:
     return made
 
 
-def _lazy_check(f: Field[Any]) -> Optional[Callable[[Any], bool]]:
-    """The check that lets field ``f`` be decoded on first access, if it may be: the
-    ``lazy()`` one, or for a model field the check that an object cannot fail to decode."""
-    check: Optional[Callable[[Any], bool]] = f.metadata.get("lazy")
-    if check is None and f.name != "extra" and "by" not in f.metadata:
-        kind, sub = _step(f.type)
-        if kind is _MODEL:
-            check = _object_check(plan(sub))
-    return check
+def _lazy_check(f: Field[Any]) -> Optional[_Check]:
+    """The check that lets the model field ``f`` be decoded on first access, if it may be."""
+    if f.name == "extra" or "by" in f.metadata:
+        return None
+    kind, sub = _step(f.type)
+    return _object_check(plan(sub)) if kind is _MODEL else None
 
 
-def _object_check(sub: Plan) -> Optional[Callable[[Any], bool]]:
-    """For a model without required fields whose fields cannot fail (scalars, enums,
-    timestamps), or are checked (a ``dict`` or ``list`` field, a lazy model): the check that
-    a value is an object that cannot fail to decode. ``None`` for other models."""
+def _object_check(sub: Plan) -> Optional[_Check]:
+    """For a model without required fields whose fields cannot fail to decode (scalars,
+    enums, timestamps) or are checked (a dict or list, a model of such fields, one or a list
+    of models of scalars): the check that a value is an object that cannot fail to decode.
+    ``None`` for other models."""
     if sub.required:
         return None
-    checks = []
+    checks: dict[str, _Check] = {}
     for key, (_, kind, how) in sub.fields.items():
-        if kind is _LAZY:
-            checks.append((key, how[0]))
-        elif kind is _CHECK:
-            checks.append((key, lambda v, kind=how: isinstance(v, kind)))
+        inner = how[0] if kind is _LAZY else _object_check(how) if kind in _NESTED else None
+        if kind is _CHECK:
+            checks[key] = _is_a(how)
+        elif kind is _LAZY or (kind is _MODEL and inner is not None):
+            checks[key] = cast(_Check, inner)
+        elif kind is _ONE_OR_LIST and inner is _is_object:
+            checks[key] = _is_objects
         elif kind not in (None, _ENUM, _TIME):
             return None
     if not checks:
@@ -137,12 +132,26 @@ def _object_check(sub: Plan) -> Optional[Callable[[Any], bool]]:
     def check(value: Any) -> bool:
         if value.__class__ is not dict:
             return False
-        return all(value.get(key) is None or ok(value[key]) for key, ok in checks)
+        for key, item in value.items():
+            ok = checks.get(key)
+            if ok is not None and item is not None and not ok(item):
+                return False
+        return True
 
     return check
 
 
-def object_check(cls: type) -> Optional[Callable[[Any], bool]]:
+def _is_a(kind: type) -> _Check:
+    return lambda value: isinstance(value, kind)
+
+
+def _is_objects(value: Any) -> bool:
+    """One object or a list of objects (a HAL link, or several)."""
+    kind = value.__class__
+    return kind is dict or (kind is list and all(item.__class__ is dict for item in value))
+
+
+def object_check(cls: type) -> Optional[_Check]:
     """The check that a value cannot fail to decode as ``cls`` (see ``_object_check``)."""
     return _object_check(plan(cls))
 
@@ -186,7 +195,7 @@ def _build_plan(cls: type) -> Plan:
         check = _lazy_check(f)
         if check is not None:
             kind, how = _LAZY, (check, how)
-        elif kind is _MODEL:
+        elif kind in _NESTED:
             how = plan(how)  # models only refer to models declared before them: no cycles
         elif kind is _BY:
             chosen.append((f.name, key, how))
@@ -221,13 +230,13 @@ def _step(tp: Any) -> tuple[Optional[str], Any]:
     models = [a for a in options if _is_model(a)]
     lists = [get_args(a)[0] for a in options if get_origin(a) is list]
     if models and lists and lists[0] is models[0]:
-        return _CALL, _one_or_many(models[0])
+        return _ONE_OR_LIST, models[0]
     if len(options) == 1:
         (only,) = options
         if models:
             return _MODEL, only
         if lists:
-            return (_CALL, _many(lists[0])) if _is_model(lists[0]) else (_CHECK, list)
+            return (_LIST, lists[0]) if _is_model(lists[0]) else (_CHECK, list)
         if get_origin(only) is dict:
             return _CHECK, dict
     enums = [a for a in options if isinstance(a, type) and issubclass(a, Enum)]
@@ -239,25 +248,6 @@ def _step(tp: Any) -> tuple[Optional[str], Any]:
 def _is_model(tp: Any) -> bool:
     # get_origin: on Python 3.9 ``dict[str, Any]`` passes isinstance(..., type).
     return isinstance(tp, type) and get_origin(tp) is None and issubclass(tp, WireModel)
-
-
-def _many(sub: type) -> _Convert:
-    def convert(v: Any, path: Path, attrs: dict[str, Any]) -> Any:
-        if v.__class__ is not list:
-            raise shape_error(f"a list of {sub.__name__}", path, v)
-        sub_plan = _PLANS.get(sub) or plan(sub)
-        return [decode(sub_plan, item, (path, i)) for i, item in enumerate(v)]
-
-    return convert
-
-
-def _one_or_many(sub: type) -> _Convert:
-    many = _many(sub)
-    return lambda v, path, attrs: (
-        many(v, path, attrs)
-        if v.__class__ is list
-        else decode(_PLANS.get(sub) or plan(sub), v, path)
-    )
 
 
 # -- decoding ----------------------------------------------------------------------------------
@@ -287,15 +277,7 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
         elif kind is _ENUM:
             attrs[attr] = how.get(value, value) if value.__class__ is str else value
         elif kind is _TIME:
-            if value.__class__ is str:  # parse_time(value), inlined: three per job
-                parsed: Optional[datetime]
-                try:
-                    parsed = _fromisoformat(value)
-                except ValueError:
-                    parsed = _parse_time_compat(value)
-                if parsed is not None and parsed.tzinfo is not None:
-                    value = parsed
-            attrs[attr] = value
+            attrs[attr] = parse_time(value) if value.__class__ is str else value
         elif kind is _MODEL:
             attrs[attr] = decode(how, value, (path, key))
         elif kind is _LAZY:
@@ -306,8 +288,13 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
             if not isinstance(value, how):
                 raise shape_error(_EXPECTED[how], (path, key), value)
             attrs[attr] = value
+        elif value.__class__ is list:  # _LIST, _ONE_OR_LIST
+            here = (path, key)
+            attrs[attr] = [decode(how, item, (here, i)) for i, item in enumerate(value)]
+        elif kind is _ONE_OR_LIST:
+            attrs[attr] = decode(how, value, (path, key))
         else:
-            attrs[attr] = how(value, (path, key), attrs)
+            raise shape_error(f"a list of {how.name}", (path, key), value)
     if required:
         for _, key in required:
             if document.get(key) is None:
@@ -325,7 +312,6 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
 
 
 _set = object.__setattr__
-_fromisoformat = datetime.fromisoformat
 _EXPECTED = {list: "a list", dict: "an object"}
 
 

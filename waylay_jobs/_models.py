@@ -37,7 +37,6 @@ from ._codec import (
     by,
     decode,
     decode_by,
-    lazy,
     model,
     object_check,
     plan,
@@ -223,30 +222,8 @@ class Links(WireModel):
     model: _Link = None
 
 
-_LINK_KEYS = frozenset({"job", "event", "plug", "webscript", "model"})  # Links' wire names
-_DICT = {dict}
+_LINKS = wire("_links")
 
-
-def _is_links(value: Any) -> bool:
-    """Whether decoding ``Links`` from ``value`` cannot fail: an object whose known links are
-    objects or lists of objects (the fields of a link, and other keys, are never checked)."""
-    if value.__class__ is not dict:
-        return False
-    if set(map(type, value.values())) == _DICT:  # the usual case, at C speed
-        return True
-    for key, link in value.items():
-        kind = link.__class__
-        if kind is dict or link is None or key not in _LINK_KEYS:
-            continue
-        if kind is not list or not all(item.__class__ is dict for item in link):
-            return False
-    return True
-
-
-# Decoded on first access, after a check that decoding cannot fail (as function, parent and
-# the other models of scalars are): links are a third of the decoding cost of a list item
-# or an event, and rarely read.
-_LINKS = {**wire("_links"), **lazy(_is_links)}
 
 # -- requests (``job.request``, per job type) -------------------------------------------------
 
