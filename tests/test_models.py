@@ -1042,6 +1042,34 @@ def test_links_and_function_of_an_event_decode_on_access_exactly_as_eagerly() ->
     assert copy.deepcopy(event) == event
 
 
+def test_event_payloads_decode_on_access_exactly_as_eagerly() -> None:
+    import pickle
+
+    for name, payload, model in [
+        ("active", {"prev": "waiting", "x": 1}, ActiveEventData),
+        ("failed", {"prev": "active", "failedReason": "boom"}, FailedEventData),
+        ("completed", {"prev": "active", "returnvalue": {"digest": "d", "log": []}}, None),
+    ]:
+        doc = _event_doc(data=payload)
+        event = parse_event(name, json.dumps(doc))
+        assert isinstance(event, JobEvent)
+        assert "data" not in event.data.__dict__  # not decoded yet
+        copied = pickle.loads(pickle.dumps(event))  # noqa: S301 - our own bytes
+        eager = (model or CompletedEventData).from_wire(payload)
+        if model is None:  # the returnvalue is decoded by the job's type too
+            assert event.data.data == CompletedEventData(
+                prev=QueueEvent.ACTIVE, returnvalue=BuildResult(digest="d", log=[])
+            )
+        else:
+            assert event.data.data == eager
+            assert event.data.data.extra == eager.extra
+        assert event.data.data is event.data.data  # decoded once, then kept
+        assert copied == event
+        assert event.data.to_wire() == doc
+    built = JobEventData(job=JobReference(type="build"), data=ActiveEventData(prev="waiting"))
+    assert built.data == ActiveEventData(prev=QueueEvent.WAITING)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "fragment"),
     [
