@@ -1068,6 +1068,7 @@ def test_event_payloads_decode_on_access_exactly_as_eagerly() -> None:
         assert event.data.to_wire() == doc
     built = JobEventData(job=JobReference(type="build"), data=ActiveEventData(prev="waiting"))
     assert built.data == ActiveEventData(prev=QueueEvent.WAITING)
+    assert not hasattr(JobEventData, "data")  # as for any required dataclass field
 
 
 @pytest.mark.parametrize(

@@ -318,11 +318,11 @@ _EXPECTED = {list: "a list", dict: "an object"}
 class _Lazy:
     """A field decoded from the object's document on first access, then kept.
 
-    Only for fields whose check promised at decode time that decoding cannot fail, so access
-    never raises. Used for ``links`` and ``function``: measured at half the decoding cost of
-    a list item or a job event (bench/profile_events.py), and rarely read. A data
-    descriptor, so it comes before the instance ``__dict__``; two threads may both decode
-    on first access, and store equal values.
+    Only for model fields whose check promised at decode time that decoding cannot fail, so
+    access never raises (links, function, the queue status, ...): they were half the
+    decoding cost of a list item or a job event (bench/profile_events.py), and are seldom
+    read. A data descriptor, so it comes before the instance ``__dict__``; two threads may
+    both decode on first access, and store equal values.
     """
 
     def __init__(self, owner: type, name: str) -> None:

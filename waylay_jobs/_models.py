@@ -654,6 +654,8 @@ class _Payload:
     """``JobEventData.data``, decoded on first access by the model ``from_wire`` chose."""
 
     def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
+        if obj is None:  # a required field: the class has no default to show
+            raise AttributeError("type object 'JobEventData' has no attribute 'data'")
         attrs = obj.__dict__
         try:
             return attrs["data"]
