@@ -52,10 +52,7 @@ IMPORT_REQUESTS = (
     "import time; t0 = time.perf_counter(); import requests; t1 = time.perf_counter(); "
     "import waylay_jobs; t2 = time.perf_counter(); "
     "waylay_jobs.JobsClient('http://127.0.0.1:9').close(); t3 = time.perf_counter(); "
-    "import waylay_jobs._models, waylay_jobs._events, waylay_jobs._wait; "
-    "waylay_jobs._models.JobResponse.from_wire({'job': {'type': 'build', 'job': {}}}); "
-    "t4 = time.perf_counter(); "
-    "print(t1 - t0, t2 - t1, t3 - t0, t4 - t3)"
+    "print(t1 - t0, t2 - t1, t3 - t0)"
 )
 IMPORT_SDK = (
     "import time; t0 = time.perf_counter(); from waylay.sdk import WaylayClient; "
@@ -135,6 +132,10 @@ def measure(opts: argparse.Namespace, sdk: bool) -> dict[str, Any]:
     if opts.only == "many":
         return {"many": measure_many(opts)}
     with bench_server() as base:
+        # First, while the server is idle (after the memory runs it may still be closing
+        # the big streams).
+        log(f"cold start: {opts.coldstarts} fresh processes each, plain and waylay_jobs")
+        out["coldstart"] = measure_coldstart(base, opts.coldstarts)
         log(f"throughput: {opts.events} events x {opts.runs} runs x 2 framings x 3 consumers")
         out["throughput"] = run_json([py, "throughput.py", base, str(opts.events), str(opts.runs)])
         if sdk:
@@ -330,6 +331,18 @@ def report_many(
     return targets, details
 
 
+def measure_coldstart(base: str, count: int) -> dict[str, list[dict[str, float]]]:
+    """``coldstart.py`` in fresh interpreters, plain and ours alternating, after one warm-up
+    each (the bench server renders its bodies, the bytecode caches are written)."""
+    result: dict[str, list[dict[str, float]]] = {"plain": [], "ours": []}
+    for i in range(count + 1):
+        for mode in ("plain", "ours"):
+            figures = run_json([sys.executable, "coldstart.py", mode, base])
+            if i:
+                result[mode].append(figures)
+    return result
+
+
 def measure_imports(count: int, sdk: bool) -> dict[str, list[float]]:
     """Import times in fresh interpreters, all from cached bytecode.
 
@@ -337,7 +350,7 @@ def measure_imports(count: int, sdk: bool) -> dict[str, list[float]]:
     so PYTHONDONTWRITEBYTECODE or a read-only checkout cannot make one side compile its
     sources on every run while the other loads bytecode.
     """
-    keys = ("requests", "waylay_jobs", "ours_ready", "ours_first_use", "sdk", "sdk_ready")
+    keys = ("requests", "waylay_jobs", "ours_ready", "sdk", "sdk_ready")
     result: dict[str, list[float]] = {key: [] for key in keys}
     with tempfile.TemporaryDirectory() as cache:
         ours_env = {**OURS_ENV, "PYTHONPYCACHEPREFIX": cache}
@@ -347,11 +360,10 @@ def measure_imports(count: int, sdk: bool) -> dict[str, list[float]]:
         for i in range(count + 1):
             out = _run_text([sys.executable, "-c", IMPORT_REQUESTS], ROOT, ours_env)
             if i:
-                requests_s, added_s, ready_s, first_use_s = map(float, out.split())
+                requests_s, added_s, ready_s = map(float, out.split())
                 result["requests"].append(requests_s)
                 result["waylay_jobs"].append(added_s)
                 result["ours_ready"].append(ready_s)
-                result["ours_first_use"].append(first_use_s)
             if sdk:
                 out = _run_text([str(SDK_PYTHON), "-c", IMPORT_SDK], BENCH, sdk_env)
                 if i:
@@ -416,8 +428,8 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
             fmt(tp[f]["waylay_jobs"], unit=" ev/s"),
             fmt(tp[f]["raw"], unit=" ev/s"),
             f"{fmt(ours_r, digits=2)} of raw",
-            ">= 0.5",
-            summary(ours_r)["median"] >= 0.5,
+            ">= 0.6",
+            summary(ours_r)["median"] >= 0.6,
         )
     if sdk:
         st = raw["sdk_throughput"]
@@ -485,9 +497,9 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
         "(its loads) |",
         "|---|---|---|---|---|---|",
     ]
-    for key, label, model in (
-        ("list", "list item (1000-job `JobsResponse`)", "JobsResponse"),
-        ("doc", "full job document (`JobResponse`)", "JobResponse"),
+    for key, label, model, goal in (
+        ("list", "list item (1000-job `JobsResponse`)", "JobsResponse", 3),
+        ("doc", "full job document (`JobResponse`)", "JobResponse", 2),
     ):
         loads, ours = dec[f"{key}_loads"], dec[f"{key}_ours"]
         ratio = [(a + b) / a for a, b in zip(loads, ours)]
@@ -506,8 +518,8 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
             f"{fmt(ours, 1e6, 1)} µs + loads",
             f"`json.loads` {fmt(loads, 1e6, 1)} µs",
             f"{fmt(ratio, digits=2)}x loads",
-            "<= 5x",
-            summary(ratio)["median"] <= 5,
+            f"<= {goal}x",
+            summary(ratio)["median"] <= goal,
         )
     details.append("")
 
@@ -523,19 +535,7 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
         f"| `import waylay_jobs`, after requests (added) | {fmt(imp['waylay_jobs'], 1000, 1)} |",
         "| ready to call: `import requests, waylay_jobs` + `JobsClient(url)` | "
         f"{fmt(imp['ours_ready'], 1000, 1)} |",
-        "| then, on first use (the first decode, `events()` or `wait_for`): the models, the "
-        "event stream and the waiter, loaded on demand (PEP 562), first job decoded | "
-        f"{fmt(imp['ours_first_use'], 1000, 1)} |",
     ]
-    added_ms = summary(imp["waylay_jobs"])["median"] * 1000
-    target(
-        "import, added to `import requests`",
-        f"+{added_ms:.1f} ms",
-        f"requests {fmt(imp['requests'], 1000, 1)} ms",
-        f"+{added_ms:.1f} ms",
-        "<= 40 ms",
-        added_ms <= 40,
-    )
     if sdk:
         details += [
             "| official SDK, the import lines only: `from waylay.sdk import WaylayClient; "
@@ -555,6 +555,35 @@ def report(raw: dict[str, Any], opts: argparse.Namespace, sdk: bool) -> str:
             f"{ready_ratio:.2f} of the SDK ({bare:.2f} of its bare import lines)",
             "<= 0.2",
             ready_ratio <= 0.2,
+        )
+    details.append("")
+
+    # cold start
+    cold = raw["coldstart"]
+    details += [
+        f"### Cold start (ms from the start of a fresh process; median [min-max] of "
+        f"{opts.coldstarts} runs, plain and waylay_jobs alternating; `bench/coldstart.py`)",
+        "",
+        "| milestone | plain `requests` + `json` | waylay_jobs | added (per run pair) |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (
+        ("job", "first job in hand: imports, client or session, `GET` of a job, decoded"),
+        ("event", "then the first job event: a streaming `GET` of the events, decoded"),
+    ):
+        plain = [run[key] for run in cold["plain"]]
+        ours = [run[key] for run in cold["ours"]]
+        added = [a - b for a, b in zip(ours, plain)]
+        details.append(
+            f"| {label} | {fmt(plain, 1000, 1)} | {fmt(ours, 1000, 1)} | {fmt(added, 1000, 1)} |"
+        )
+        target(
+            f"cold start to the first {'decoded job' if key == 'job' else 'job event'}",
+            f"{fmt(ours, 1000, 1)} ms",
+            f"plain requests + json {fmt(plain, 1000, 1)} ms",
+            f"+{fmt(added, 1000, 1)} ms",
+            "<= +40 ms",
+            summary(added)["median"] <= 0.040,
         )
     details.append("")
 
@@ -830,6 +859,7 @@ def main() -> None:
     opts.jobs = 1000
     opts.decode_runs = 3 if quick else 9
     opts.imports = 3 if quick else 10
+    opts.coldstarts = 5 if quick else 15
     opts.mem_events = 200_000
     opts.mem_runs = 1 if quick else 3
     opts.big_size = 50 * 2**20

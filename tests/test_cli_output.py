@@ -14,6 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, quote
@@ -550,6 +551,8 @@ def test_render_helpers() -> None:
     assert render.short_time("2024-05-02T09:14:03.512Z") == "2024-05-02T09:14:03Z"
     assert render.short_time("2024-05-02T09:14:03.5+02:00") == "2024-05-02T09:14:03+02:00"
     assert render.short_time(None) == "-"
+    when = datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=timezone.utc)
+    assert render.short_time(when) == "2024-05-02T09:14:03Z"
     assert render.function_label(None) == "-"
     assert render.clean("a\tb\x9bc") == "a?b?c"
 

@@ -6,6 +6,8 @@ import copy
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
@@ -300,8 +302,8 @@ def test_list_example_decodes_and_round_trips() -> None:
     assert build.type is JobType.BUILD
     assert build.state is JobState.COMPLETED
     assert build.id == "b6f1c1de-2b0a-4c55-9f0e-7a0e8e3e5c11$Bd9Kx2LwQm0sPz7yTn4Ra"
-    assert build.created_at == "2024-05-02T09:14:03.512Z"
-    assert build.finished_at == "2024-05-02T09:15:41.230Z"
+    assert build.created_at == datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=timezone.utc)
+    assert build.finished_at == datetime(2024, 5, 2, 9, 15, 41, 230000, tzinfo=timezone.utc)
     assert build.attempts_made == 1
     assert build.operation == "create"
     assert build.function == FunctionRef(
@@ -332,7 +334,7 @@ def test_build_example_decodes_and_round_trips() -> None:
     assert job.type == "build"
     assert job.state == "completed"
     assert job.operation == "create"
-    assert job.created_at == "2024-05-02T09:14:03.512Z"
+    assert job.created_at == datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=timezone.utc)
     assert isinstance(job.request, BuildArgs)
     assert job.request.args == {"NODE_ENV": "production"}
     assert job.request.storage_location.startswith("gs://")  # type: ignore[union-attr]
@@ -406,7 +408,7 @@ def test_parsed_events_example() -> None:
     assert payload.returnvalue.digest.startswith("sha256:")
     assert completed.job_type == "build"
     assert completed.job_id == completed.data.job.id
-    assert completed.data.timestamp == "2024-05-02T09:15:41.230Z"
+    assert completed.data.timestamp == datetime(2024, 5, 2, 9, 15, 41, 230000, tzinfo=timezone.utc)
     assert completed.data.function is not None
     assert completed.data.function.name == "temperatureCheck"
     assert completed.data.links is not None
@@ -470,7 +472,7 @@ def test_get_document_per_job_type(job_type: str, maximal: bool) -> None:
         assert resp.job.job.delay == 1500
         assert resp.job.job.numeric_progress is None  # progress is an object here
         assert resp.job.attempts_made == 2
-        assert resp.job.finished_at == "2024-05-02T09:15:41Z"
+        assert resp.job.finished_at == datetime(2024, 5, 2, 9, 15, 41, tzinfo=timezone.utc)
     else:
         assert resp.job.result is None
         assert resp.job.function is None
@@ -569,6 +571,47 @@ def test_links_may_be_lists_and_other_entities() -> None:
     assert summary.links is not None
     assert summary.links.job == [JobHalLink(href="a", job_type="deploy"), JobHalLink(href="b")]
     assert summary.links.model == [HalLink(href="m1"), HalLink(href="m2")]
+
+
+PLAIN_VALUES = ["ok", 3, 2.5, True, [1, "a", {"b": None}], []]
+
+
+@pytest.mark.parametrize("job_type", ["notify", "cleanup", "scale", "frobnicate"])
+@pytest.mark.parametrize("value", PLAIN_VALUES, ids=repr)
+def test_plain_requests_and_results_of_loose_job_types_stay_plain(
+    job_type: str, value: Any
+) -> None:
+    doc = get_document("build", maximal=True)
+    doc["job"].update(type=job_type, request=value, result=value)
+    resp = JobResponse.from_wire(doc)
+    assert resp.job.request == value
+    assert resp.job.result == value
+    assert type(resp.job.result) is type(value)
+    assert resp.to_wire() == doc
+    event = parse_event("completed", json.dumps(envelope(job_type, {"returnvalue": value})))
+    assert isinstance(event, JobEvent)
+    assert isinstance(event.data.data, CompletedEventData)
+    assert event.data.data.returnvalue == value
+    assert event.data.to_wire() == envelope(job_type, {"returnvalue": value})
+
+
+def test_objects_of_loose_job_types_are_still_decoded() -> None:
+    doc = get_document("build", maximal=True)
+    doc["job"].update(type="scale", request={"replicas": 2}, result={"any": "thing"})
+    job = JobResponse.from_wire(doc).job
+    assert job.request == ScaleArgs(replicas=2)
+    assert job.result == {"any": "thing"}
+    event = parse_event(
+        "completed", json.dumps(envelope("notify", {"returnvalue": {"operation": "publish"}}))
+    )
+    assert isinstance(event, JobEvent)
+    assert isinstance(event.data.data, CompletedEventData)
+    assert event.data.data.returnvalue == NotifyResult(operation=RequestOperation.PUBLISH)
+
+
+def test_a_plain_result_of_a_typed_job_type_is_still_a_decode_error() -> None:
+    with pytest.raises(EventDecodeError, match=re.escape("an object (BuildResult)")):
+        parse_event("completed", json.dumps(envelope("build", {"returnvalue": "ok"})))
 
 
 # -- forward compatibility: unknown fields, enum values, job types; explicit nulls ---------------
@@ -766,13 +809,13 @@ def test_round_trip_with_arbitrary_unknown_fields_and_nulls(
         ),
         (
             JobResponse,
-            {"job": {"type": "frobnicate", "job": {}, "request": "x"}},
-            ["an object", "job.request", "str 'x'"],
+            {"job": {"type": "build", "job": {}, "result": "ok"}},
+            ["an object (BuildResult)", "job.result", "str 'ok'"],
         ),
         (
             JobResponse,
-            {"job": {"type": "scale", "job": {}, "result": [1]}},
-            ["an object", "job.result", "list [1]"],
+            {"job": {"type": "deploy", "job": {}, "request": [1]}},
+            ["an object (DeployArgs)", "job.request", "list [1]"],
         ),
         (
             JobResponse,
@@ -999,6 +1042,35 @@ def test_links_and_function_of_an_event_decode_on_access_exactly_as_eagerly() ->
     assert copy.deepcopy(event) == event
 
 
+def test_event_payloads_decode_on_access_exactly_as_eagerly() -> None:
+    import pickle
+
+    for name, payload, model in [
+        ("active", {"prev": "waiting", "x": 1}, ActiveEventData),
+        ("failed", {"prev": "active", "failedReason": "boom"}, FailedEventData),
+        ("completed", {"prev": "active", "returnvalue": {"digest": "d", "log": []}}, None),
+    ]:
+        doc = _event_doc(data=payload)
+        event = parse_event(name, json.dumps(doc))
+        assert isinstance(event, JobEvent)
+        assert "data" not in event.data.__dict__  # not decoded yet
+        copied = pickle.loads(pickle.dumps(event))  # noqa: S301 - our own bytes
+        eager = (model or CompletedEventData).from_wire(payload)
+        if model is None:  # the returnvalue is decoded by the job's type too
+            assert event.data.data == CompletedEventData(
+                prev=QueueEvent.ACTIVE, returnvalue=BuildResult(digest="d", log=[])
+            )
+        else:
+            assert event.data.data == eager
+            assert event.data.data.extra == eager.extra
+        assert event.data.data is event.data.data  # decoded once, then kept
+        assert copied == event
+        assert event.data.to_wire() == doc
+    built = JobEventData(job=JobReference(type="build"), data=ActiveEventData(prev="waiting"))
+    assert built.data == ActiveEventData(prev=QueueEvent.WAITING)
+    assert not hasattr(JobEventData, "data")  # as for any required dataclass field
+
+
 @pytest.mark.parametrize(
     ("field", "value", "fragment"),
     [
@@ -1037,6 +1109,99 @@ def test_event_decode_error_shows_only_a_snippet() -> None:
     assert data[:200] in str(info.value)
     assert data[:300] not in str(info.value)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+# -- timestamps ----------------------------------------------------------------------------------
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-02T09:14:03.512Z", datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=UTC)),
+        ("2024-05-02T09:14:03Z", datetime(2024, 5, 2, 9, 14, 3, tzinfo=UTC)),
+        ("2024-05-02T09:14:03.5Z", datetime(2024, 5, 2, 9, 14, 3, 500000, tzinfo=UTC)),
+        ("2024-05-02 09:14:03.512+00:00", datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=UTC)),
+        (
+            "2024-05-02T11:14:03.123456+02:00",
+            datetime(2024, 5, 2, 11, 14, 3, 123456, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        (
+            "2024-05-02T09:14:03.1234567-0130",
+            datetime(2024, 5, 2, 9, 14, 3, 123456, tzinfo=timezone(-timedelta(hours=1.5))),
+        ),
+    ],
+)
+def test_timestamps_decode_to_aware_datetimes_and_encode_to_their_exact_text(
+    text: str, expected: datetime
+) -> None:
+    for key in ("createdAt", "processedAt", "finishedAt"):
+        item = {"type": "build", key: text}
+        summary = JobSummary.from_wire(item)
+        value = getattr(
+            summary,
+            {"createdAt": "created_at", "processedAt": "processed_at"}.get(key, "finished_at"),
+        )
+        assert value == expected
+        assert type(value) is datetime
+        assert value.utcoffset() == expected.utcoffset()
+        assert summary.to_wire() == item
+        details = JobDetails.from_wire({"type": "build", "job": {}, key: text})
+        assert details.to_wire()[key] == text
+    event = parse_event("active", json.dumps(_event_doc(timestamp=text)))
+    assert isinstance(event, JobEvent)
+    assert event.data.timestamp == expected
+    assert event.data.to_wire()["timestamp"] == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["t", "", "yesterday", "2024-05-02T09:14:03", "2024-05-02", "2024-13-02T09:14:03Z",
+     "2024-05-02T25:14:03Z", 1714641243512, 17.5, ["2024"], {"at": 1}, True],
+)  # fmt: skip
+def test_timestamps_that_are_not_aware_iso_date_times_stay_as_they_came(value: Any) -> None:
+    item = {"type": "build", "createdAt": value, "finishedAt": value}
+    summary = JobSummary.from_wire(item)
+    assert summary.created_at == value
+    assert type(summary.created_at) is type(value)
+    assert summary.finished_at == value
+    assert summary.to_wire() == item
+    event = parse_event("waiting", json.dumps(_event_doc(timestamp=value)))
+    assert isinstance(event, JobEvent)
+    assert event.data.timestamp == value
+    assert event.data.to_wire() == _event_doc(timestamp=value)
+
+
+def test_the_pre_311_timestamp_parser_agrees_with_fromisoformat() -> None:
+    from waylay_jobs import _codec as _models
+
+    parse = _models._parse_time_compat
+    for text in ("2024-05-02T09:14:03.512Z", "2024-05-02 09:14:03+02:00", "2024-05-02T09:14Z"):
+        assert parse(text) == _models.parse_time(text)
+    assert parse("2024-05-02T09:14:03.123456789+0130") == datetime(
+        2024, 5, 2, 9, 14, 3, 123456, tzinfo=timezone(timedelta(hours=1.5))
+    )
+    assert parse("2024-05-02T09:14:03") is None  # no offset
+    assert parse("2024-02-30T09:14:03Z") is None  # no such day
+
+
+def test_datetimes_built_by_hand_encode_to_iso_text() -> None:
+    def wire(value: Any) -> Any:
+        return JobSummary(type="build", created_at=value).to_wire()["createdAt"]
+
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, 512000, tzinfo=UTC)) == "2024-05-02T09:14:03.512Z"
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, tzinfo=UTC)) == "2024-05-02T09:14:03.000Z"
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, 5, tzinfo=UTC)) == "2024-05-02T09:14:03.000005Z"
+    plus2 = timezone(timedelta(hours=2))
+    assert wire(datetime(2024, 5, 2, 9, 14, 3, tzinfo=plus2)) == "2024-05-02T09:14:03.000+02:00"
+    assert wire("not a time") == "not a time"
+    decoded = JobSummary.from_wire({"type": "build", "createdAt": "2024-05-02T09:14:03.512000Z"})
+    assert decoded.to_wire()["createdAt"] == "2024-05-02T09:14:03.512000Z"  # the text it came as
+    moved = replace(decoded, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    assert moved.to_wire()["createdAt"] == "2025-01-01T00:00:00.000Z"  # a new value: new text
+    assert json.loads(decoded.to_json())["createdAt"] == "2024-05-02T09:14:03.512000Z"
+    assert copy.deepcopy(decoded).to_wire() == decoded.to_wire()
 
 
 # -- enums and helpers ---------------------------------------------------------------------------
@@ -1133,6 +1298,50 @@ def test_dataclasses_json_api_uses_the_same_codecs() -> None:
     assert json.loads(resp.to_json()) == doc
     with pytest.raises(DecodeError):
         JobResponse.from_dict([1, 2])
+
+
+def test_to_json_and_from_json_take_the_json_module_options() -> None:
+    doc = load("job_build_completed.json")
+    resp = JobResponse.from_wire(doc)
+    assert resp.to_json(indent=2, sort_keys=True) == json.dumps(doc, indent=2, sort_keys=True)
+    assert JobResponse.from_json(json.dumps(doc).encode(), infer_missing=True) == resp
+
+
+def test_schema_loads_and_dumps_with_the_codecs() -> None:
+    import marshmallow
+
+    doc = load("job_build_completed.json")
+    schema = JobResponse.schema()
+    resp = schema.load(doc)
+    assert resp == JobResponse.from_wire(doc)
+    assert isinstance(resp.job.request, BuildArgs)
+    assert schema.dump(resp) == doc
+    assert json.loads(schema.dumps(resp)) == doc
+    assert schema.loads(json.dumps(doc)) == resp
+    many = JobSummary.schema(many=True, infer_missing=True)
+    items = load("jobs_list.json")["jobs"]
+    assert many.dump(many.load(items)) == items
+    with pytest.raises(marshmallow.ValidationError) as info:
+        schema.load({"job": {"type": "build", "job": {}, "request": "storage"}})
+    assert "job.request" in info.value.messages
+    with pytest.raises(marshmallow.ValidationError, match="a list of documents"):
+        many.load({"not": "a list"})
+    with pytest.raises(marshmallow.ValidationError) as info:
+        schema.load([1])
+    assert "_schema" in info.value.messages
+
+
+def test_models_compare_hash_and_print_like_dataclasses() -> None:
+    ref = JobReference.from_wire({"type": "build", "id": "b1", "x-new": 1})
+    assert ref == JobReference(type=JobType.BUILD, id="b1")  # extra is not compared
+    assert hash(ref) == hash(JobReference(type="build", id="b1"))
+    assert ref != HalLink(href="b1")
+    assert ref.__eq__("build") is NotImplemented
+    assert repr(ref) == "JobReference(type=<JobType.BUILD: 'build'>, id='b1')"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(BuildArgs(args={}))
+    links = Links(event=[HalLink(href="e1"), HalLink(href="e2")], job=JobHalLink(href="j"))
+    assert links.to_wire() == {"job": {"href": "j"}, "event": [{"href": "e1"}, {"href": "e2"}]}
 
 
 def test_models_are_frozen() -> None:

@@ -292,3 +292,19 @@ def test_events_query_bad_values(kwargs: dict[str, object]) -> None:
 def test_events_query_mixing_forms_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="both"):
         encode_events_query({"type": "build"}, id="x")
+
+
+def test_the_list_filters_are_declared_once() -> None:
+    from waylay_jobs._query import ListFilters
+
+    names = list(ListFilters.__annotations__)
+    assert names == ["limit", "type", "state", "function_type", "created_before", "created_after"]
+    every = dict.fromkeys(names, "1d")
+    every.update(limit=1, type="build", state="failed", function_type="plugs")
+    wire = [name for name, _ in encode_list_query(**every)]  # type: ignore[arg-type]
+    assert wire == ["limit", "type", "state", "functionType", "createdBefore", "createdAfter"]
+
+
+def test_an_unknown_keyword_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'functionType'"):
+        encode_list_query(functionType="plugs")  # type: ignore[call-arg]

@@ -7,6 +7,7 @@ its ``execution_timeout`` (SIGALRM) and its SIGTERM handler. The task runner's o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -44,6 +45,8 @@ def test_wait_for_job_succeeds_logs_progress_and_returns_the_summary(
     [summary] = dags.RECORDED
     assert (summary["type"], summary["id"], summary["state"]) == ("build", job_id, "completed")
     assert summary["result"] is not None
+    assert isinstance(summary["created_at"], str)  # the wire text: XCom takes JSON only
+    json.dumps(summary)
     # Emitted at INFO under Airflow's own logging configuration (no level set by the test),
     # through the standard logging module: what Airflow's handlers put in the task log.
     progress = [

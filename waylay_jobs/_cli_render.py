@@ -11,8 +11,10 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Optional
 
+from ._codec import format_time
 from ._models import Event, FunctionRef, JobEvent, JobResponse, JobSummary
 
 TABLE_COLUMNS = ("TYPE", "ID", "STATE", "OPERATION", "FUNCTION", "CREATED")
@@ -27,9 +29,15 @@ def clean(value: Any) -> str:
 
 
 def short_time(value: Any) -> str:
-    """An ISO timestamp without its fraction of a second (``2024-05-02T09:14:03Z``)."""
+    """An ISO timestamp without its fraction of a second (``2024-05-02T09:14:03Z``).
+
+    Give it the wire text (``model.to_wire()["createdAt"]``): a decoded ``datetime`` is
+    formatted again, which may spell the offset differently from the server.
+    """
     if value is None or value == "":
         return "-"
+    if isinstance(value, datetime):
+        value = format_time(value)
     return clean(_FRACTION.sub("", str(value)))
 
 
@@ -63,7 +71,7 @@ def jobs_table(jobs: Sequence[JobSummary]) -> str:
             clean(job.state or "-"),
             clean(job.operation or "-"),
             function_label(job.function),
-            short_time(job.created_at),
+            short_time(job.to_wire().get("createdAt")),  # as the server wrote it
         )
         for job in jobs
     ]
@@ -93,12 +101,13 @@ def job_summary(response: JobResponse) -> str:
         ("state", state + (f" ({', '.join(extras)})" if extras else "")),
         ("operation", clean(details.operation or "-")),
         ("function", _function_details(details.function)),
-        ("created", short_time(details.created_at) + _by(details.created_by)),
+        ("created", short_time(wire.get("createdAt")) + _by(details.created_by)),
     ]
-    if details.processed_at:
-        fields.append(("processed", short_time(details.processed_at)))
-    if details.finished_at:
-        fields.append(("finished", short_time(details.finished_at)))
+    # The wire texts, not the datetimes: printed as the server wrote them.
+    if wire.get("processedAt"):
+        fields.append(("processed", short_time(wire["processedAt"])))
+    if wire.get("finishedAt"):
+        fields.append(("finished", short_time(wire["finishedAt"])))
     if status.failed_reason:
         fields.append(("failed", clean(status.failed_reason)))
     if status.parent is not None and status.parent.id:

@@ -16,6 +16,7 @@ from ._checks import check_seconds
 from ._config import Credentials, credentials_from_env, load_profile
 from ._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_POLL_INTERVAL
 from ._endpoints import JOBS_PATH, job_path, open_events
+from ._events import EventStream
 from ._exceptions import InvalidArgument
 from ._http import (
     DEFAULT_GATEWAY_URL,
@@ -25,14 +26,10 @@ from ._http import (
     Transport,
     json_body,
 )
+from ._models import Event, JobResponse, JobsResponse, decode_job_response, decode_jobs_response
 from ._query import encode_events_query, encode_list_query
 
 if TYPE_CHECKING:
-    # Imported where they are used instead: the models, the event stream and the waiter
-    # are most of the import time, and a script, a CLI run or an Airflow DAG file being
-    # parsed may need none of them (the README's Performance section has the numbers).
-    from ._events import EventStream
-    from ._models import Event, JobResponse, JobsResponse
     from ._waiting import WaitOptions
 
 _INDEX = re.compile(r"\[(-?\d+)\]")
@@ -52,7 +49,8 @@ class JobsClient:
         session: a ``requests.Session`` to use (proxies, TLS, adapters); the client then does
             not close it. By default the client creates one and closes it in :meth:`close`.
         timeout: (connect, read) seconds for ordinary requests, or one number for both.
-        retries: how many times a failed GET is retried (connection errors, 429/502/503/504).
+        retries: how many times a failed GET is retried (connection errors, 408, 429, 500,
+            502, 503, 504).
 
     With neither a token nor a key pair, requests are sent without credentials (a local
     fake registry needs none). Use it as a context manager, or call :meth:`close`.
@@ -256,7 +254,6 @@ class JobsClient:
         document = json_body(response)
         if select_path is not None:
             return select(document, select_path)
-        from ._models import decode_jobs_response
 
         return decode_jobs_response(document)
 
@@ -309,7 +306,6 @@ class JobsClient:
         document = json_body(response)
         if select_path is not None:
             return select(document, select_path)
-        from ._models import decode_job_response
 
         return decode_job_response(document)
 

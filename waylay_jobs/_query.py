@@ -12,13 +12,35 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Union
 
 from ._exceptions import InvalidArgument
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 Params = list[tuple[str, str]]
+#: A job type, state or function type, or several (each a string or an enum member).
+Names = Union[str, enum.Enum, Sequence[Union[str, enum.Enum]], set[Any], frozenset[Any]]
+#: ``createdBefore``/``createdAfter``: one of the four ``TimestampSpec`` strings, or a
+#: ``datetime``, ``date`` or ``timedelta`` (an age).
+TimestampSpec = Union[str, datetime, date, timedelta]
+
+
+class ListFilters(TypedDict, total=False):
+    """The filters of ``list``, declared once: the keywords of :func:`encode_list_query`
+    (typed, for ``**filters: Unpack[ListFilters]``), and in ``query=`` under the wire name
+    (the camelCase) or this name."""
+
+    limit: float
+    type: Names
+    state: Names
+    function_type: Names
+    created_before: TimestampSpec
+    created_after: TimestampSpec
+
 
 # The four TimestampSpec forms of spec §3.2, anchored. The spec's own patterns are unanchored
 # and its period pattern demands a fraction on seconds (a bug): here the fraction is optional.
@@ -34,47 +56,39 @@ TIMESTAMP_FORMS_HELP = (
     "or a datetime, date or timedelta"
 )
 
-# Wire name -> (accepted snake_case alias, kind).
+_KINDS = {"Names": "names", "TimestampSpec": "timestamp", "float": "limit"}
+# Wire name -> (the ListFilters name, kind), in the order of ListFilters (the order of the
+# query string).
 _LIST_KEYS: dict[str, tuple[str, str]] = {
-    "limit": ("limit", "limit"),
-    "type": ("type", "names"),
-    "state": ("state", "names"),
-    "functionType": ("function_type", "names"),
-    "createdBefore": ("created_before", "timestamp"),
-    "createdAfter": ("created_after", "timestamp"),
+    re.sub(r"_(.)", lambda m: m.group(1).upper(), name): (
+        name,
+        _KINDS[str(getattr(hint, "__forward_arg__", hint))],
+    )
+    for name, hint in ListFilters.__annotations__.items()
 }
 _EVENTS_KEYS = ("type", "id", "children")
 
 
 def encode_list_query(
-    query: Mapping[str, Any] | None = None,
-    *,
-    type: Any = None,
-    state: Any = None,
-    function_type: Any = None,
-    created_before: Any = None,
-    created_after: Any = None,
-    limit: Any = None,
+    query: Mapping[str, Any] | None = None, **filters: Unpack[ListFilters]
 ) -> Params:
     """Validate and encode the ``GET /registry/v2/jobs/`` query.
 
     Either ``query`` (wire names: ``type``, ``state``, ``functionType``, ``createdBefore``,
-    ``createdAfter``, ``limit``; the snake_case names are accepted too) or the keywords, not
-    both. ``None`` values are left out. Keys this library does not know are passed through
-    when their values are strings, numbers, booleans or lists of those, like the official SDK.
+    ``createdAfter``, ``limit``; the snake_case names are accepted too) or the keywords of
+    :class:`ListFilters`, not both. ``None`` values are left out. Keys this library does not
+    know are passed through when their values are strings, numbers, booleans or lists of
+    those, like the official SDK.
 
     Raises:
         InvalidArgument: a wrong type, a negative ``limit``, a timestamp in none of the forms.
+        TypeError: a keyword that is not a filter.
     """
-    keywords = {
-        "type": type,
-        "state": state,
-        "functionType": function_type,
-        "createdBefore": created_before,
-        "createdAfter": created_after,
-        "limit": limit,
-    }
-    given = {name: value for name, value in keywords.items() if value is not None}
+    aliases = {name: wire for wire, (name, _) in _LIST_KEYS.items()}
+    unknown = [name for name in filters if name not in aliases]
+    if unknown:
+        raise TypeError(f"encode_list_query() got an unexpected keyword argument {unknown[0]!r}")
+    given = {aliases[name]: value for name, value in filters.items() if value is not None}
     extras: dict[str, Any] = {}
     if query is not None:
         if given:
@@ -271,6 +285,7 @@ def _typename(value: Any) -> str:
 
 __all__ = [
     "TIMESTAMP_FORMS_HELP",
+    "ListFilters",
     "encode_events_query",
     "encode_list_query",
     "encode_period",

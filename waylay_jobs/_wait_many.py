@@ -24,7 +24,7 @@ from ._exceptions import ApiError, InvalidArgument, StreamError, TransportError
 from ._http import Transport, json_body
 from ._models import Event, JobResponse, JobsResponse, decode_jobs_response
 from ._policy import Deadline
-from ._query import encode_events_query, encode_list_query
+from ._query import ListFilters, encode_events_query, encode_list_query
 from ._wait import _CancelWatcher, target_of
 from ._waiting import Fail, Get, Pause, Read, WaitOptions
 from ._waiting_many import AllEnded, Ended, ListJobs, ManyWaiter, ReadReady, SubscribeAll
@@ -136,13 +136,14 @@ class ManyWait:
                 raise action.error
 
     def _list(self, action: ListJobs) -> JobsResponse:
-        params = encode_list_query(
-            type=action.job_type,
-            state=list(action.states) or None,
-            created_after=action.created_after,
-            created_before=action.created_before,
-            limit=action.limit,
-        )
+        filters: ListFilters = {"type": action.job_type, "limit": action.limit}
+        if action.states:
+            filters["state"] = list(action.states)
+        if action.created_after is not None:
+            filters["created_after"] = action.created_after
+        if action.created_before is not None:
+            filters["created_before"] = action.created_before
+        params = encode_list_query(**filters)
         response = self.transport.get_json(JOBS_PATH, params, deadline=self.waiter.deadline)
         return decode_jobs_response(json_body(response))
 
