@@ -219,6 +219,15 @@ def test_a_gateway_that_never_answers_raises_the_transport_error() -> None:
     assert info.value.connect_failed
 
 
+def test_https_to_a_plain_http_gateway_says_so(fake_registry: FakeRegistry) -> None:
+    # https:// is added to a bare host; the fake registry speaks plain HTTP.
+    netloc = fake_registry.url.split("://", 1)[1]
+    t = AsyncTransport(Credentials(gateway_url=netloc), policy=FAST)
+    with pytest.raises(TransportError) as info:
+        asyncio.run(t.get_job("build", "x"))
+    assert str(info.value).endswith(f"; is the gateway plain HTTP? use http://{netloc}")
+
+
 def test_the_loop_shares_one_client_and_closes_it_when_it_ends() -> None:
     async def twice() -> tuple[Any, Any]:
         return await _shared(), await _shared()

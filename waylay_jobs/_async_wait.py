@@ -54,6 +54,7 @@ from ._http import (
     Params,
     body_snippet,
     normalize_gateway_url,
+    plain_http_hint,
 )
 from ._models import CloseEvent, Event, JobResponse, decode_job_response, parse_event
 from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, parse_retry_after
@@ -229,12 +230,23 @@ def error_from_httpx(response: httpx.Response, *, expected: str, body: bytes) ->
     return cls(message, status_code=status, error=error, data=data, retry_after=retry_after)
 
 
+def _has_request(exc: httpx.RequestError) -> bool:
+    try:
+        exc.request  # noqa: B018 - httpx raises RuntimeError when the error has none
+    except RuntimeError:
+        return False
+    return True
+
+
 def transport_error(what: str, exc: httpx.HTTPError) -> TransportError:
     """A :class:`TransportError` for an httpx failure; as for ``requests``, only a read that
     timed out on an open connection counts as the server having answered."""
     failed = not isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout))
+    url = str(exc.request.url) if isinstance(exc, httpx.RequestError) and _has_request(exc) else ""
+    hint = plain_http_hint(exc, url) if isinstance(exc, httpx.ConnectError) else ""
     error = TransportError(
-        f"{what}: expected a response, got {type(exc).__name__}: {exc}", connect_failed=failed
+        f"{what}: expected a response, got {type(exc).__name__}: {exc}{hint}",
+        connect_failed=failed,
     )
     error.__cause__ = exc
     return error

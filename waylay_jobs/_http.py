@@ -503,15 +503,23 @@ def error_from_response(
     return cls(message, status_code=status, error=error, data=data, response=response)
 
 
-def plain_http_hint(exc: BaseException) -> str:
+#: OpenSSL's reasons for a first answer that is not a TLS record (1.1/3.0, then 3.2+).
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+
+
+def plain_http_hint(exc: BaseException, url: str | None = None) -> str:
     """``"; is the gateway plain HTTP? use http://HOST:PORT"`` when a TLS handshake was
     answered by a server that speaks no TLS (``https://`` is added to a bare host), else ``""``.
+
+    ``exc`` is a ``requests`` ``SSLError``, or (with the request's ``url``) any error whose text
+    carries OpenSSL's reason, as httpx's ``ConnectError`` does.
     """
     text = str(exc).upper()
-    # OpenSSL's reasons for a first answer that is not a TLS record (1.1/3.0, then 3.2+).
-    not_tls = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
-    if not isinstance(exc, requests.exceptions.SSLError) or not any(m in text for m in not_tls):
+    if url is None:
+        if not isinstance(exc, requests.exceptions.SSLError):
+            return ""
+        url = getattr(getattr(exc, "request", None), "url", None) or ""
+    if not any(reason in text for reason in _NOT_TLS):
         return ""
-    url = getattr(getattr(exc, "request", None), "url", None) or ""
     netloc = urlsplit(url).netloc
     return f"; is the gateway plain HTTP? use http://{netloc or '...'}"
