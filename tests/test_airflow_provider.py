@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from waylay_jobs import __version__
 from waylay_jobs.airflow.provider import CONN_TYPE, UI_FIELD_BEHAVIOUR, get_provider_info
 
 
+def _provider_entry_points() -> list[EntryPoint]:
+    everything: Any = entry_points()
+    if hasattr(everything, "select"):  # Python >= 3.10
+        return list(everything.select(group="apache_airflow_provider"))
+    # Python 3.9: a dict, and a distribution seen twice (the editable install's metadata and
+    # the egg-info in the working directory) lists its entry points twice.
+    return list(dict.fromkeys(everything.get("apache_airflow_provider", ())))
+
+
 def test_the_entry_point_names_get_provider_info() -> None:
-    found = [
-        ep
-        for ep in entry_points(group="apache_airflow_provider")
-        if ep.value.startswith("waylay_jobs.")
-    ]
+    found = [ep for ep in _provider_entry_points() if ep.value.startswith("waylay_jobs.")]
 
     assert [ep.value for ep in found] == ["waylay_jobs.airflow.provider:get_provider_info"]
     assert found[0].load() is get_provider_info
