@@ -2,7 +2,7 @@
 
 Usage, from the repository root, with the project venv::
 
-    .venv/bin/python bench/run.py            # about 3-4 minutes on 2 cores
+    .venv/bin/python bench/run.py            # about 6 minutes on 2 cores
     .venv/bin/python bench/run.py --quick    # fewer runs and samples, for a smoke test
     .venv/bin/python bench/run.py --only many  # only wait_all vs wait_for threads (~2 minutes)
     .venv/bin/python bench/run.py --docs README.md docs/performance.md  # also refresh them
