@@ -1,38 +1,24 @@
 """The models of the Jobs API: enums, wire models (frozen dataclasses) and stream events.
 
-Attributes are the snake_case of the camelCase wire names (``_links`` becomes ``links``). Each
-model is declared once here; how it is decoded and encoded follows from its fields (see
-``_codec.py``):
-
-* ``Model.from_wire(document)`` decodes a parsed JSON object. Missing optional fields and
-  explicit ``null`` both give ``None``; unknown keys are kept in ``extra``; unknown enum values
-  stay plain strings. A document of the wrong shape (an object that is a list, a missing job
-  ``type``, ...) raises :class:`DecodeError` with the path of the bad value. Scalars are not
-  type-checked: the server's values pass through. Timestamps (``created_at``,
-  ``processed_at``, ``finished_at``, an event's ``timestamp``) are timezone-aware
-  ``datetime`` objects; text that is not an ISO-8601 date-time with an offset stays the string
-  it was (and a number stays a number).
-* ``model.to_wire()`` gives the wire document back: ``Model.from_wire(d).to_wire() == d``
-  holds, explicit ``null`` values, unknown keys and the text of each timestamp included. A
-  model built by hand omits its ``None`` fields and writes datetimes as ISO-8601 (``Z`` for
-  UTC).
-* ``from_dict``/``to_dict``/``from_json``/``to_json`` (the dataclasses-json API) use the same
-  codecs; ``schema()`` gives a marshmallow schema that loads and dumps with them too.
+Attributes are the snake_case of the camelCase wire names (``_links`` is ``links``); how each
+model is decoded follows from its field types (``_codec.py``). ``Model.from_wire(document)``
+keeps unknown keys in ``extra`` and unknown enum values as strings, does not type-check
+scalars, gives timestamps as aware ``datetime`` objects (other text stays text), and raises
+:class:`DecodeError` with the path of a value of the wrong shape. ``model.to_wire()`` gives the
+decoded document back exactly; a model built by hand omits its ``None`` fields.
 """
 
-# No ``from __future__ import annotations`` here: the codec reads the field types from the
-# dataclass fields, so they are objects (typing.Optional/Union: ``X | None`` does not
-# evaluate on Python 3.9), and a model is declared after the models it refers to.
+# No ``from __future__ import annotations``: the codec reads the field types as objects
+# (typing.Optional/Union: ``X | None`` does not evaluate on Python 3.9).
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Callable, Optional, Union, cast
+from typing import Any, Optional, Union
 
 from ._codec import (
-    _PLANS,
     _WIRE,
     WireModel,
     by,
@@ -250,74 +236,71 @@ class ResourceLimits(WireModel):
     cpu: Optional[str] = None
 
 
-@model
-class DeploySpecOverrides(WireModel):
-    """Overrides of the openfaas deploy spec (``DeployArgsDeploySpecOverrides``)."""
+@dataclass(frozen=True, eq=False, repr=False)
+class _DeploySpec:
+    """The fields of an openfaas deploy spec, as a deploy job applied it or overrides it."""
 
     service: Optional[str] = None
     image: Optional[str] = None
     namespace: Optional[str] = None
-    network: Optional[str] = None
-    env_vars: Optional[dict[str, str]] = None
-    constraints: Optional[list[str]] = None
     labels: Optional[dict[str, str]] = None
     annotations: Optional[dict[str, str]] = None
-    secrets: Optional[list[str]] = None
-    registry_auth: Optional[str] = None
     limits: Optional[ResourceLimits] = None
     requests: Optional[ResourceLimits] = None
-    read_only_root_filesystem: Optional[bool] = None
 
 
 @model
-class DeployArgs(WireModel):
-    """The request of a deploy job."""
+class DeploySpecOverrides(_DeploySpec, WireModel):
+    """Overrides of the openfaas deploy spec (``DeployArgsDeploySpecOverrides``)."""
+
+    network: Optional[str] = None
+    env_vars: Optional[dict[str, str]] = None
+    constraints: Optional[list[str]] = None
+    secrets: Optional[list[str]] = None
+    registry_auth: Optional[str] = None
+    read_only_root_filesystem: Optional[bool] = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class _Deployment:
+    """The fields that name a deployment, shared by the deploy, verify, undeploy and scale
+    requests."""
 
     namespace: Optional[str] = None
     endpoint: Optional[str] = None
-    image_name: Optional[str] = None
     runtime_name: Optional[str] = None
     runtime_version: Optional[str] = None
     revision: Optional[str] = None
+
+
+@model
+class DeployArgs(_Deployment, WireModel):
+    """The request of a deploy job."""
+
+    image_name: Optional[str] = None
     deploy_spec_overrides: Optional[DeploySpecOverrides] = None
 
 
 @model
-class VerifyArgs(WireModel):
+class VerifyArgs(_Deployment, WireModel):
     """The request of a verify job."""
-
-    namespace: Optional[str] = None
-    endpoint: Optional[str] = None
-    runtime_name: Optional[str] = None
-    runtime_version: Optional[str] = None
-    revision: Optional[str] = None
 
 
 @model
-class UndeployArgs(WireModel):
+class UndeployArgs(_Deployment, WireModel):
     """The request of an undeploy job."""
 
     storage_location: Optional[str] = None
     image_name: Optional[str] = None
-    namespace: Optional[str] = None
-    endpoint: Optional[str] = None
-    runtime_name: Optional[str] = None
-    runtime_version: Optional[str] = None
-    revision: Optional[str] = None
     delete_entity: Optional[bool] = None
     reset_entity: Optional[bool] = None
     delete_image: Optional[bool] = None
 
 
 @model
-class ScaleArgs(WireModel):
+class ScaleArgs(_Deployment, WireModel):
     """The request of a scale job."""
 
-    namespace: Optional[str] = None
-    endpoint: Optional[str] = None
-    runtime_name: Optional[str] = None
-    runtime_version: Optional[str] = None
-    revision: Optional[str] = None
     replicas: Optional[_Number] = None
 
 
@@ -343,16 +326,8 @@ class BuildResult(WireModel):
 
 
 @model
-class ExposedOpenfaasDeploySpec(WireModel):
+class ExposedOpenfaasDeploySpec(_DeploySpec, WireModel):
     """The deploy spec a deploy job applied."""
-
-    service: Optional[str] = None
-    image: Optional[str] = None
-    namespace: Optional[str] = None
-    labels: Optional[dict[str, str]] = None
-    annotations: Optional[dict[str, str]] = None
-    limits: Optional[ResourceLimits] = None
-    requests: Optional[ResourceLimits] = None
 
 
 @model
@@ -533,34 +508,33 @@ def decode_job_response(document: Any) -> JobResponse:
 # -- event payloads ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class _FromState:
+    prev: Union[QueueEvent, str, None] = None  # the state the job left
+
+
 @model
-class ActiveEventData(WireModel):
+class ActiveEventData(_FromState, WireModel):
     """The payload of an ``active`` event."""
 
-    prev: Union[QueueEvent, str, None] = None
-
 
 @model
-class WaitingEventData(WireModel):
+class WaitingEventData(_FromState, WireModel):
     """The payload of a ``waiting`` event."""
 
-    prev: Union[QueueEvent, str, None] = None
-
 
 @model
-class CompletedEventData(WireModel):
+class CompletedEventData(_FromState, WireModel):
     """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type, as
     :attr:`JobDetails.result` is (so it may be a plain JSON value)."""
 
-    prev: Union[QueueEvent, str, None] = None
     returnvalue: Optional[JobResult] = None
 
 
 @model
-class FailedEventData(WireModel):
+class FailedEventData(_FromState, WireModel):
     """The payload of a ``failed`` event."""
 
-    prev: Union[QueueEvent, str, None] = None
     failed_reason: Optional[str] = None
 
 
@@ -617,38 +591,10 @@ class JobEventData(WireModel):
 
 
 def _decode_event(document: Any, payload: Optional[type]) -> JobEventData:
-    fast = _fast_event(document, payload)
-    if fast is not None:
-        return fast
-    decoded: JobEventData = decode(_EVENT_PLAN, document, "JobEventData")
-    attrs = decoded.__dict__
-    raw = attrs["data"]
-    if payload is None:
-        if not isinstance(raw, dict):
-            raise shape_error("an object", ("JobEventData", "data"), raw)
-    elif raw.__class__ is dict and (
-        payload is not CompletedEventData or _result_ok(decoded.job.type, raw)
-    ):
-        # Decoded on first access (see _Payload), as it cannot fail: a loop over events
-        # seldom reads the payload, a third of the decoding cost of an event.
-        del attrs["data"]
-        attrs["_payload"] = payload
-    else:
-        attrs["data"] = _decode_payload(payload, raw, decoded.job.type)
-    return decoded
-
-
-def _fast_event(document: Any, payload: Optional[type]) -> Optional[JobEventData]:
-    # The envelope as the registry sends it, built directly when nothing in it can fail to
-    # decode (else None: the plan decodes it, with its errors): 3.3 -> 2.3 us per event,
-    # typed-event throughput 0.56 -> 0.62x of raw (chunked framing, bench/throughput.py).
-    if document.__class__ is not dict or not document.keys() <= _ENVELOPE_KEYS:
-        return None
-    job = document.get("job")
-    raw = document.get("data")
-    links = document.get("_links")
-    function = document.get("function")
-    if not (
+    known = document.__class__ is dict and document.keys() <= _ENVELOPE_KEYS
+    get: Any = document.get if known else {}.get
+    job, raw, links, function = get("job"), get("data"), get("_links"), get("function")
+    if (
         job.__class__ is dict
         and job.keys() <= _REFERENCE_KEYS
         and job.get("type").__class__ is str
@@ -657,33 +603,36 @@ def _fast_event(document: Any, payload: Optional[type]) -> Optional[JobEventData
         and (function is None or _FUNCTION_OK(function))
         and (payload is not CompletedEventData or _result_ok(job["type"], raw))
     ):
-        return None
-    kind = job["type"]
-    ref = _new(JobReference)
-    _set(
-        ref,
-        "__dict__",
-        {"type": _JOB_TYPES.get(kind, kind), "id": job.get("id"), "extra": {}, _WIRE: job},
-    )
-    when = document.get("timestamp")
-    attrs = {
-        "job": ref,
-        "timestamp": parse_time(when) if when.__class__ is str else when,
-        "extra": {},
-        _WIRE: document,
-    }
-    if payload is None:
-        attrs["data"] = raw
-    else:
-        attrs["_payload"] = payload
-    event = _new(JobEventData)
-    _set(event, "__dict__", attrs)
-    return event
+        # The envelope as the registry sends it, which cannot fail to decode, built directly:
+        # 3.3 -> 2.3 us per event, typed-event throughput 0.56 -> 0.62x of raw (chunked,
+        # bench/throughput.py). Its payload is decoded on first access (see _Payload): a loop
+        # over events seldom reads it, a third of the decoding cost of an event.
+        kind = job["type"]
+        ref = _new(JobReference)
+        kind = _JOB_TYPES.get(kind, kind)
+        _set(ref, "__dict__", {"type": kind, "id": job.get("id"), "extra": {}, _WIRE: job})
+        when = document.get("timestamp")
+        when = parse_time(when) if when.__class__ is str else when
+        attrs = {"job": ref, "timestamp": when, "extra": {}, _WIRE: document}
+        if payload is None:
+            attrs["data"] = raw
+        else:
+            attrs["_payload"] = payload
+        decoded: JobEventData = _new(JobEventData)
+        _set(decoded, "__dict__", attrs)
+        return decoded
+    decoded = decode(_EVENT_PLAN, document, "JobEventData")  # any other envelope, its errors
+    raw = decoded.__dict__["data"]
+    if payload is not None:
+        decoded.__dict__["data"] = _decode_payload(payload, raw, decoded.job.type)
+    elif not isinstance(raw, dict):
+        raise shape_error("an object", ("JobEventData", "data"), raw)
+    return decoded
 
 
 def _decode_payload(payload: type, raw: Any, job_type: Any) -> Any:
     path = ("JobEventData", "data")
-    value = decode(_PLANS.get(payload) or plan(payload), raw, path)
+    value = decode(plan(payload), raw, path)
     if payload is CompletedEventData and value.returnvalue is not None:
         value.__dict__["returnvalue"] = decode_by(
             _RESULT["by"], job_type, value.returnvalue, (path, "returnvalue")
@@ -697,7 +646,7 @@ def _result_ok(job_type: Any, raw: dict[str, Any]) -> bool:
     found = _RESULTS.get(job_type) if isinstance(job_type, str) else None
     if value is None or found is None or (job_type in _LOOSE_TYPES and value.__class__ is not dict):
         return True
-    check = _RESULT_CHECKS.get(found)
+    check = _RESULT_CHECKS[found]
     return check is not None and check(value)
 
 
@@ -708,13 +657,9 @@ class _Payload:
         if obj is None:  # a required field: the class has no default to show
             raise AttributeError("type object 'JobEventData' has no attribute 'data'")
         attrs = obj.__dict__
-        try:
-            return attrs["data"]
-        except KeyError:
-            pass
-        value = _decode_payload(attrs["_payload"], attrs["_wire"]["data"], obj.job.type)
-        attrs["data"] = value
-        return value
+        if "data" not in attrs:
+            attrs["data"] = _decode_payload(attrs["_payload"], attrs[_WIRE]["data"], obj.job.type)
+        return attrs["data"]
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__["data"] = value  # only ``__init__`` gets here: the models are frozen
@@ -722,10 +667,10 @@ class _Payload:
 
 JobEventData.data = _Payload()  # type: ignore[assignment]
 _EVENT_PLAN = plan(JobEventData)
-_RESULT_CHECKS = {model: object_check(model) for model in _RESULTS.values()}
-_LINKS_OK = cast(Callable[[Any], bool], object_check(Links))
-_FUNCTION_OK = cast(Callable[[Any], bool], object_check(FunctionRef))
-_ENVELOPE_KEYS = frozenset(plan(JobEventData).fields)
+_RESULT_CHECKS = {result: object_check(result) for result in _RESULTS.values()}
+_LINKS_OK: Any = object_check(Links)
+_FUNCTION_OK: Any = object_check(FunctionRef)
+_ENVELOPE_KEYS = frozenset(_EVENT_PLAN.fields)
 _REFERENCE_KEYS = frozenset(plan(JobReference).fields)
 _JOB_TYPES: dict[str, JobType] = {kind.value: kind for kind in JobType}
 
@@ -846,7 +791,7 @@ _raw_decode = json.JSONDecoder().raw_decode
 
 def _loads(data: str) -> Any:
     # json.loads less its two whitespace matches (anything else goes to json.loads, for its
-    # errors): 3.9 -> 3.0 us per event, typed-event throughput +5% (bench/throughput.py).
+    # errors): 3.9 -> 3.0 us per event, typed-event throughput 0.64 -> 0.68x of raw (chunked).
     try:
         document, end = _raw_decode(data)
         if end == len(data):
