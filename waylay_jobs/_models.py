@@ -24,7 +24,6 @@ from ._codec import (
     by,
     decode,
     decode_by,
-    model,
     object_check,
     parse_time,
     plan,
@@ -132,7 +131,6 @@ JsonValue = Union[dict[str, Any], list[Any], str, int, float, bool]
 # -- common parts -----------------------------------------------------------------------------
 
 
-@model
 class FunctionRef(WireModel):
     """The function a job acts on."""
 
@@ -143,7 +141,6 @@ class FunctionRef(WireModel):
     runtime_version: Optional[str] = None
 
 
-@model
 class JobReference(WireModel):
     """A job's type and id (the ``job`` of an event, ``scheduledJob`` of a cleanup)."""
 
@@ -151,14 +148,12 @@ class JobReference(WireModel):
     id: Optional[str] = None
 
 
-@model
 class ParentKeys(WireModel):
     """The parent of a job (``JobStatus.parent``)."""
 
     id: Optional[str] = None
 
 
-@model
 class JobStatus(WireModel):
     """The BullMQ view of a job (``job.job`` in a get response)."""
 
@@ -181,14 +176,12 @@ class JobStatus(WireModel):
         return None
 
 
-@model
 class HalLink(WireModel):
     """A HAL link."""
 
     href: Optional[str] = None
 
 
-@model
 class JobHalLink(WireModel):
     """A HAL link to a job; ``job_type`` is absent from servers older than API 2.17."""
 
@@ -199,7 +192,6 @@ class JobHalLink(WireModel):
 _Link = Union[HalLink, list[HalLink], None]
 
 
-@model
 class Links(WireModel):
     """HAL ``_links``: each value is one link or a list of links; which keys appear varies."""
 
@@ -216,7 +208,6 @@ _LINKS = wire("_links")
 # -- requests (``job.request``, per job type) -------------------------------------------------
 
 
-@model
 class BuildArgs(WireModel):
     """The request of a build job."""
 
@@ -228,7 +219,6 @@ class BuildArgs(WireModel):
     args: Optional[dict[str, str]] = None
 
 
-@model
 class ResourceLimits(WireModel):
     """Memory and CPU limits or requests of a deployment."""
 
@@ -249,7 +239,6 @@ class _DeploySpec:
     requests: Optional[ResourceLimits] = None
 
 
-@model
 class DeploySpecOverrides(_DeploySpec, WireModel):
     """Overrides of the openfaas deploy spec (``DeployArgsDeploySpecOverrides``)."""
 
@@ -273,7 +262,6 @@ class _Deployment:
     revision: Optional[str] = None
 
 
-@model
 class DeployArgs(_Deployment, WireModel):
     """The request of a deploy job."""
 
@@ -281,12 +269,10 @@ class DeployArgs(_Deployment, WireModel):
     deploy_spec_overrides: Optional[DeploySpecOverrides] = None
 
 
-@model
 class VerifyArgs(_Deployment, WireModel):
     """The request of a verify job."""
 
 
-@model
 class UndeployArgs(_Deployment, WireModel):
     """The request of an undeploy job."""
 
@@ -297,14 +283,12 @@ class UndeployArgs(_Deployment, WireModel):
     delete_image: Optional[bool] = None
 
 
-@model
 class ScaleArgs(_Deployment, WireModel):
     """The request of a scale job."""
 
     replicas: Optional[_Number] = None
 
 
-@model
 class BatchArgs(WireModel):
     """The request of a batch job."""
 
@@ -316,7 +300,6 @@ class BatchArgs(WireModel):
 # -- results (``job.result`` and the ``returnvalue`` of a completed event) ----------------------
 
 
-@model
 class BuildResult(WireModel):
     """The result of a build job."""
 
@@ -325,19 +308,16 @@ class BuildResult(WireModel):
     status: Optional[str] = None
 
 
-@model
 class ExposedOpenfaasDeploySpec(_DeploySpec, WireModel):
     """The deploy spec a deploy job applied."""
 
 
-@model
 class DeployResult(WireModel):
     """The result of a deploy job."""
 
     deploy_spec: Optional[ExposedOpenfaasDeploySpec] = None
 
 
-@model
 class VerifyResult(WireModel):
     """The result of a verify job."""
 
@@ -345,7 +325,6 @@ class VerifyResult(WireModel):
     replicas: Optional[_Number] = None
 
 
-@model
 class UndeployResult(WireModel):
     """The result of an undeploy job: what was removed."""
 
@@ -359,21 +338,18 @@ class UndeployResult(WireModel):
 ScaleResult = dict[str, Any]
 
 
-@model
 class BatchResult(WireModel):
     """The result of a batch job."""
 
     job_count: Optional[_Number] = None
 
 
-@model
 class CleanupResult(WireModel):
     """The result of a cleanup job."""
 
     scheduled_job: Optional[JobReference] = None
 
 
-@model
 class NotifyResult(WireModel):
     """The result of a notify job."""
 
@@ -421,7 +397,6 @@ _RESULT = by("type", _RESULTS, _LOOSE_TYPES)
 # -- list and get ------------------------------------------------------------------------------
 
 
-@model
 class JobSummary(WireModel):
     """One job in a list response (any job type, including notify and cleanup)."""
 
@@ -443,7 +418,6 @@ class JobSummary(WireModel):
         return JobReference(type=self.type, id=self.id)
 
 
-@model
 class JobsResponse(WireModel):
     """The list response."""
 
@@ -451,7 +425,6 @@ class JobsResponse(WireModel):
     limit: Optional[_Number] = None
 
 
-@model
 class JobDetails(WireModel):
     """The status of one job (``job`` in a get response; the spec's ``*JobStatus`` variants).
 
@@ -482,7 +455,6 @@ class JobDetails(WireModel):
         return JobReference(type=self.type, id=self.job.id)
 
 
-@model
 class JobResponse(WireModel):
     """The get response."""
 
@@ -513,17 +485,14 @@ class _FromState:
     prev: Union[QueueEvent, str, None] = None  # the state the job left
 
 
-@model
 class ActiveEventData(_FromState, WireModel):
     """The payload of an ``active`` event."""
 
 
-@model
 class WaitingEventData(_FromState, WireModel):
     """The payload of a ``waiting`` event."""
 
 
-@model
 class CompletedEventData(_FromState, WireModel):
     """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type, as
     :attr:`JobDetails.result` is (so it may be a plain JSON value)."""
@@ -531,14 +500,12 @@ class CompletedEventData(_FromState, WireModel):
     returnvalue: Optional[JobResult] = None
 
 
-@model
 class FailedEventData(_FromState, WireModel):
     """The payload of a ``failed`` event."""
 
     failed_reason: Optional[str] = None
 
 
-@model
 class DelayedEventData(WireModel):
     """The payload of a ``delayed`` event (``delay``: probably the epoch ms of the next try)."""
 
@@ -570,7 +537,6 @@ _PAYLOADS: dict[str, Optional[type]] = {
 JOB_EVENT_NAMES: frozenset[str] = frozenset(_PAYLOADS)
 
 
-@model
 class JobEventData(WireModel):
     """The JSON envelope of a job event: which job, the per-event ``data``, when, on what.
 
