@@ -38,7 +38,6 @@ else:
         return lambda decorator: decorator
 
 
-_T = TypeVar("_T")
 _M = TypeVar("_M", bound="WireModel")
 #: Where a value is, built only when an error needs it: the model's name, or the path of the
 #: parent and a key (``str``) or list index (``int``).
@@ -65,10 +64,11 @@ def by(selector: str, models: Mapping[str, type], loose: frozenset[str]) -> dict
     return {"by": (selector, models, loose)}
 
 
-def _object_check(sub: Plan) -> Optional[_Check]:
-    """The check that a value is an object that cannot fail to decode as ``sub``'s model, for a
-    model without required fields whose fields are scalars, enums, timestamps, checked dicts
-    or lists, or models of such fields (one or a list); else ``None``."""
+def object_check(cls: type) -> Optional[_Check]:
+    """The check that a value is an object that cannot fail to decode as ``cls``, for a model
+    without required fields whose fields are scalars, enums, timestamps, checked dicts or
+    lists, or models of such fields (one or a list); else ``None``."""
+    sub = plan(cls)
     if sub.required:
         return None
     checks: dict[str, _Check] = {}
@@ -77,7 +77,7 @@ def _object_check(sub: Plan) -> Optional[_Check]:
             checks[key] = _is_a(how)
         elif kind is _LAZY:
             checks[key] = how.check
-        elif kind is _ONE_OR_LIST and _object_check(how) is _is_object:
+        elif kind is _ONE_OR_LIST and object_check(how.cls) is _is_object:
             checks[key] = _is_objects
         elif kind not in (None, _ENUM, _TIME):
             return None
@@ -94,11 +94,6 @@ def _object_check(sub: Plan) -> Optional[_Check]:
         return True
 
     return check
-
-
-def object_check(cls: type) -> Optional[_Check]:
-    """The check that a value cannot fail to decode as ``cls`` (see ``_object_check``)."""
-    return _object_check(plan(cls))
 
 
 def _is_a(shape: type) -> _Check:
@@ -122,9 +117,7 @@ class Plan(NamedTuple):
     fields: dict[str, tuple[str, Optional[str], Any]]  # wire name -> attr, kind, how
     required: tuple[str, ...]  # the wire names of the fields without a default
     chosen: tuple[tuple[str, str, Any], ...]  # (attr, wire, how) of the ``by()`` fields
-    encoded: tuple[tuple[str, str], ...]  # (attr, wire) of the fields, in order
-    compared: tuple[str, ...]  # the fields in __eq__ and __hash__
-    shown: tuple[str, ...]  # the fields in __repr__
+    encoded: tuple[tuple[str, str], ...]  # (attr, wire) of the fields but extra, in order
 
 
 _PLANS: dict[type, Plan] = {}
@@ -162,8 +155,6 @@ def _build_plan(cls: type) -> Plan:
         tuple(required),
         tuple(chosen),
         tuple((f.name, _wire_name(f)) for f in found),
-        tuple(f.name for f in fields(cls) if f.compare),
-        tuple(f.name for f in fields(cls) if f.repr),
     )
 
 
@@ -204,7 +195,7 @@ def _is_model(tp: Any) -> bool:
 
 def decode(spec: Plan, document: Any, path: Path) -> Any:
     """Decode ``document`` into ``spec``'s class; raises :class:`DecodeError` (with ``path``)."""
-    cls, name, index, required, chosen, _, _, _ = spec
+    cls, name, index, required, chosen, _ = spec
     if document.__class__ is not dict:
         if not isinstance(document, Mapping):
             raise shape_error(f"an object ({name})", path, document)
@@ -391,7 +382,7 @@ class WireModel:
         dataclass(frozen=True, eq=False, repr=False)(cls)
         for f in fields(cast(Any, cls)):
             kind, sub = _step(f.type)
-            check = _object_check(plan(sub)) if kind is _MODEL and "by" not in f.metadata else None
+            check = object_check(sub) if kind is _MODEL and "by" not in f.metadata else None
             if check is not None:
                 setattr(cls, f.name, _Lazy(f.name, _wire_name(f), check, sub))
 
@@ -439,15 +430,19 @@ class WireModel:
 
         return wire_schema(cls, many=many, **kwargs)
 
+    # Like the dataclass methods, over the fields but ``extra``.
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        names = plan(type(self)).compared
-        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+        return _values(self) == _values(other)
 
     def __hash__(self) -> int:
-        return hash(tuple(getattr(self, n) for n in plan(type(self)).compared))
+        return hash(_values(self))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in plan(type(self)).shown)
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n, _ in plan(type(self)).encoded)
         return f"{type(self).__qualname__}({shown})"
+
+
+def _values(obj: Any) -> tuple[Any, ...]:
+    return tuple(getattr(obj, attr) for attr, _ in plan(type(obj)).encoded)
