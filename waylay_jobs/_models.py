@@ -467,14 +467,8 @@ class JobResponse(WireModel):
         return self.job.ref
 
 
-def decode_jobs_response(document: Any) -> JobsResponse:
-    """Decode a parsed list response; raises :class:`DecodeError` when its shape is wrong."""
-    return JobsResponse.from_wire(document)
-
-
-def decode_job_response(document: Any) -> JobResponse:
-    """Decode a parsed get response; raises :class:`DecodeError` when its shape is wrong."""
-    return JobResponse.from_wire(document)
+#: Decode a parsed list or get response (:class:`DecodeError` when its shape is wrong).
+decode_jobs_response, decode_job_response = JobsResponse.from_wire, JobResponse.from_wire
 
 
 # -- event payloads ------------------------------------------------------------------------------
