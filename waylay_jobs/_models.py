@@ -567,9 +567,8 @@ def _decode_event(document: Any, payload: Optional[type]) -> JobEventData:
         # 3.3 -> 2.3 us per event, typed-event throughput 0.56 -> 0.62x of raw (chunked,
         # bench/throughput.py). Its payload is decoded on first access (see _Payload): a loop
         # over events seldom reads it, a third of the decoding cost of an event.
-        kind = job["type"]
+        kind = _JOB_TYPES.get(job["type"], job["type"])
         ref = _new(JobReference)
-        kind = _JOB_TYPES.get(kind, kind)
         _set(ref, "__dict__", {"type": kind, "id": job.get("id"), "extra": {}, _WIRE: job})
         when = document.get("timestamp")
         when = parse_time(when) if when.__class__ is str else when
