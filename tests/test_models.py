@@ -1042,6 +1042,43 @@ def test_links_and_function_of_an_event_decode_on_access_exactly_as_eagerly() ->
     assert copy.deepcopy(event) == event
 
 
+def test_the_direct_envelope_decodes_as_the_codec_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # parse_event builds the usual envelope itself; the codec's plan must give the same event.
+    from waylay_jobs import _models
+
+    ok = {"digest": "d", "log": ["a"]}
+    cases = [
+        ("active", _event_doc(_links=LINKS_WIRE, function=FUNCTION_WIRE, timestamp="t")),
+        ("waiting", _event_doc(timestamp="2024-05-02T09:14:03.512Z", function=None)),
+        ("delayed", {"job": {"type": "new-type"}, "data": {"delay": 5, "x": 1}, "timestamp": 3}),
+        ("failed", {"job": {"type": "deploy", "id": None}, "data": {"failedReason": "boom"}}),
+        ("waiting-children", _event_doc(data={"any": [1]})),
+        ("completed", _event_doc(data={"prev": "active", "returnvalue": ok})),
+        ("completed", {"job": {"type": "notify", "id": "n"}, "data": {"returnvalue": "ok"}}),
+        ("completed", {"job": {"type": "scale", "id": "s"}, "data": {"returnvalue": {"r": 2}}}),
+    ]
+    for name, doc in cases:
+        fast = parse_event(name, json.dumps(doc))
+        with monkeypatch.context() as patched:
+            patched.setattr(_models, "_ENVELOPE_KEYS", frozenset())  # every envelope: the plan
+            slow = parse_event(name, json.dumps(doc))
+        assert isinstance(fast, JobEvent)
+        assert isinstance(slow, JobEvent)
+        assert "_payload" in fast.data.__dict__ or name == "waiting-children"
+        assert "_payload" not in slow.data.__dict__
+        assert fast == slow
+        for part in ("job", "data", "links", "timestamp", "function"):
+            mine, theirs = getattr(fast.data, part), getattr(slow.data, part)
+            assert (mine, type(mine)) == (theirs, type(theirs))
+            assert getattr(mine, "extra", None) == getattr(theirs, "extra", None)
+        job, other = fast.data.job, slow.data.job
+        assert [(v, type(v)) for v in (job.type, job.id)] == [
+            (v, type(v)) for v in (other.type, other.id)
+        ]
+        assert fast.data.job.to_wire() == doc["job"]
+        assert fast.data.to_wire() == slow.data.to_wire() == doc
+
+
 def test_event_payloads_decode_on_access_exactly_as_eagerly() -> None:
     import pickle
 

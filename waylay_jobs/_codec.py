@@ -1,25 +1,10 @@
 """The wire codec: parsed JSON documents to model dataclasses and back, no I/O.
 
-A model is a frozen dataclass made with :func:`model`: its attributes are the snake_case of
-the camelCase wire names (``field(metadata=wire("_links"))`` names one otherwise), a field
-without a default is required, and a last field ``extra`` keeps the keys the model does not
-know. On first use each class gets a :class:`Plan`, read from its fields and their types, that
-the decoder walks in a plain loop:
-
-* a field typed with a model, a list of models or both decodes to them; an enum field to its
-  member, or the plain string when the value is unknown; a ``datetime`` field to an aware
-  ``datetime`` when its text is ISO-8601 with an offset, else the text stays; a ``dict`` or
-  ``list`` field is checked for its shape; other values pass through unchecked;
-* ``field(metadata=by("type", models, loose))`` decodes a field by the value of an earlier
-  field (the requests and results, whose model depends on the job's ``type``);
-* a model field is decoded on first access when a check says that decoding it cannot fail
-  (an object whose fields are scalars, enums, timestamps, or checked: a dict, a list, a
-  model of such fields); else at once, so that a bad document fails at once;
-* a document of the wrong shape raises :class:`DecodeError` with the path of the bad value.
-
-A decoded object keeps the document it came from, so ``to_wire()`` gives back exactly that
-document (explicit ``null`` values, unknown keys and timestamp texts included); a model built
-by hand is encoded from its fields (``None`` left out, datetimes as ISO-8601 with ``Z``).
+A model is a subclass of :class:`WireModel`, a frozen dataclass whose last field ``extra``
+keeps the keys it does not know. On first use each class gets a :class:`Plan`, read from its
+field types, that :func:`decode` walks in one loop. A decoded object keeps its document, so
+``to_wire()`` gives back exactly that document; a model built by hand is encoded from its
+fields.
 """
 
 from __future__ import annotations
@@ -53,22 +38,18 @@ else:
         return lambda decorator: decorator
 
 
-_T = TypeVar("_T")
 _M = TypeVar("_M", bound="WireModel")
-#: A path in a document, built only when an error needs it: the model's name, or the path of
-#: the parent and a key (``str``) or list index (``int``).
+#: Where a value is, built only when an error needs it: the model's name, or the path of the
+#: parent and a key (``str``) or list index (``int``).
 Path = Union[str, tuple[Any, Union[str, int]]]
 _Check = Callable[[Any], bool]
 
 _WIRE = "_wire"  # where a decoded object keeps its document (not a field: not in eq or repr)
 # How a field is decoded (the ``kind`` of a plan row; ``None``: the value passes through).
-_ENUM, _TIME, _CHECK, _BY = "enum", "time", "check", "by"
-_MODEL, _LIST, _ONE_OR_LIST, _LAZY = "model", "list", "one or list", "lazy"
-_NESTED = (_MODEL, _LIST, _ONE_OR_LIST)  # the kinds whose ``how`` is the plan of a model
+_ENUM, _TIME, _CHECK, _BY, _LAZY = "enum", "time", "check", "by", "lazy"
+_MODEL, _LIST, _ONE_OR_LIST = "model", "list", "one or list"  # ``how``: the model's plan
 _new = object.__new__
-
-
-# -- declaring models --------------------------------------------------------------------------
+_set = object.__setattr__
 
 
 def wire(name: str) -> dict[str, Any]:
@@ -77,52 +58,26 @@ def wire(name: str) -> dict[str, Any]:
 
 
 def by(selector: str, models: Mapping[str, type], loose: frozenset[str]) -> dict[str, Any]:
-    """Field metadata: the model of the field is ``models[<value of the field selector>]``
-    (an earlier field). Without a model, or for a ``loose`` selector value when the field is
-    not an object, the value stays as it came."""
+    """Field metadata: the field's model is ``models[<value of the earlier field selector>]``;
+    without one, or for a ``loose`` selector value when the field is no object, it stays as
+    it came."""
     return {"by": (selector, models, loose)}
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
-def model(cls: type[_T]) -> type[_T]:
-    """Make a wire model: a frozen dataclass with a last field ``extra`` for unknown keys.
-
-    ``__eq__``, ``__repr__`` and ``__hash__`` come from :class:`WireModel` (the same as the
-    dataclass ones, not generated per class: measured 0.42 -> 0.26 ms per class, a third of
-    the import time of the models).
-    """
-    cls.__annotations__["extra"] = "dict[str, Any]"
-    setattr(cls, "extra", field(default_factory=dict, repr=False, compare=False))  # noqa: B010
-    made = dataclass(frozen=True, eq=False, repr=False)(cls)
-    for f in fields(cast(Any, made)):
-        if _lazy_check(f) is not None:
-            setattr(made, f.name, _Lazy(made, f.name))
-    return made
-
-
-def _lazy_check(f: Field[Any]) -> Optional[_Check]:
-    """The check that lets the model field ``f`` be decoded on first access, if it may be."""
-    if f.name == "extra" or "by" in f.metadata:
-        return None
-    kind, sub = _step(f.type)
-    return _object_check(plan(sub)) if kind is _MODEL else None
-
-
-def _object_check(sub: Plan) -> Optional[_Check]:
-    """For a model without required fields whose fields cannot fail to decode (scalars,
-    enums, timestamps) or are checked (a dict or list, a model of such fields, one or a list
-    of models of scalars): the check that a value is an object that cannot fail to decode.
-    ``None`` for other models."""
+def object_check(cls: type) -> Optional[_Check]:
+    """The check that a value is an object that cannot fail to decode as ``cls``, for a model
+    without required fields whose fields are scalars, enums, timestamps, checked dicts or
+    lists, or models of such fields (one or a list); else ``None``."""
+    sub = plan(cls)
     if sub.required:
         return None
     checks: dict[str, _Check] = {}
     for key, (_, kind, how) in sub.fields.items():
-        inner = how[0] if kind is _LAZY else _object_check(how) if kind in _NESTED else None
         if kind is _CHECK:
             checks[key] = _is_a(how)
-        elif kind is _LAZY or (kind is _MODEL and inner is not None):
-            checks[key] = cast(_Check, inner)
-        elif kind is _ONE_OR_LIST and inner is _is_object:
+        elif kind is _LAZY:
+            checks[key] = how.check
+        elif kind is _ONE_OR_LIST and object_check(how.cls) is _is_object:
             checks[key] = _is_objects
         elif kind not in (None, _ENUM, _TIME):
             return None
@@ -141,23 +96,17 @@ def _object_check(sub: Plan) -> Optional[_Check]:
     return check
 
 
-def _is_a(kind: type) -> _Check:
-    return lambda value: isinstance(value, kind)
-
-
-def _is_objects(value: Any) -> bool:
-    """One object or a list of objects (a HAL link, or several)."""
-    kind = value.__class__
-    return kind is dict or (kind is list and all(item.__class__ is dict for item in value))
-
-
-def object_check(cls: type) -> Optional[_Check]:
-    """The check that a value cannot fail to decode as ``cls`` (see ``_object_check``)."""
-    return _object_check(plan(cls))
+def _is_a(shape: type) -> _Check:
+    return lambda value: isinstance(value, shape)
 
 
 def _is_object(value: Any) -> bool:
     return value.__class__ is dict  # what json.loads makes; another mapping is decoded at once
+
+
+def _is_objects(value: Any) -> bool:
+    kind = value.__class__
+    return kind is dict or (kind is list and all(item.__class__ is dict for item in value))
 
 
 class Plan(NamedTuple):
@@ -166,11 +115,9 @@ class Plan(NamedTuple):
     cls: type
     name: str
     fields: dict[str, tuple[str, Optional[str], Any]]  # wire name -> attr, kind, how
-    required: tuple[tuple[str, str], ...]  # (attr, wire) of the fields without a default
+    required: tuple[str, ...]  # the wire names of the fields without a default
     chosen: tuple[tuple[str, str, Any], ...]  # (attr, wire, how) of the ``by()`` fields
-    encoded: tuple[tuple[str, str], ...]  # (attr, wire) of the fields, in order
-    compared: tuple[str, ...]  # the fields in __eq__ and __hash__
-    shown: tuple[str, ...]  # the fields in __repr__
+    encoded: tuple[tuple[str, str], ...]  # (attr, wire) of the fields but extra, in order
 
 
 _PLANS: dict[type, Plan] = {}
@@ -186,40 +133,36 @@ def plan(cls: type) -> Plan:
 
 def _build_plan(cls: type) -> Plan:
     index: dict[str, tuple[str, Optional[str], Any]] = {}
-    required, chosen, encoded = [], [], []
-    for f in fields(cls):
-        if f.name == "extra":
-            continue
-        key = f.metadata.get("wire") or _camel(f.name)
+    required, chosen = [], []
+    found = [f for f in fields(cls) if f.name != "extra"]
+    for f in found:
+        key = _wire_name(f)
         kind, how = (_BY, f.metadata["by"]) if "by" in f.metadata else _step(f.type)
-        check = _lazy_check(f)
-        if check is not None:
-            kind, how = _LAZY, (check, how)
-        elif kind in _NESTED:
+        lazy = cls.__dict__.get(f.name)
+        if isinstance(lazy, _Lazy):
+            kind, how = _LAZY, lazy
+        elif kind in (_MODEL, _LIST, _ONE_OR_LIST):
             how = plan(how)  # models only refer to models declared before them: no cycles
         elif kind is _BY:
             chosen.append((f.name, key, how))
         index[key] = (f.name, kind, how)
-        encoded.append((f.name, key))
         if f.default is MISSING and f.default_factory is MISSING:
-            required.append((f.name, key))
+            required.append(key)
     return Plan(
-        cls=cls,
-        name=cls.__name__,
-        fields=index,
-        required=tuple(required),
-        chosen=tuple(chosen),
-        encoded=tuple(encoded),
-        compared=tuple(f.name for f in fields(cls) if f.compare),
-        shown=tuple(f.name for f in fields(cls) if f.repr),
+        cls,
+        cls.__name__,
+        index,
+        tuple(required),
+        tuple(chosen),
+        tuple((f.name, _wire_name(f)) for f in found),
     )
 
 
-def _camel(name: str) -> str:
+def _wire_name(f: Field[Any]) -> str:
     # dataclasses-json's LetterCase.CAMEL gives the same names; importing it costs 16 ms
     # (docs/performance.md, import table), too much for the cold start of a CLI or a task.
-    head, *rest = name.split("_")
-    return head + "".join(word.capitalize() for word in rest)
+    head, *rest = f.name.split("_")
+    return cast(str, f.metadata.get("wire") or head + "".join(w.capitalize() for w in rest))
 
 
 def _step(tp: Any) -> tuple[Optional[str], Any]:
@@ -232,17 +175,14 @@ def _step(tp: Any) -> tuple[Optional[str], Any]:
     if models and lists and lists[0] is models[0]:
         return _ONE_OR_LIST, models[0]
     if len(options) == 1:
-        (only,) = options
         if models:
-            return _MODEL, only
+            return _MODEL, models[0]
         if lists:
             return (_LIST, lists[0]) if _is_model(lists[0]) else (_CHECK, list)
-        if get_origin(only) is dict:
+        if get_origin(options[0]) is dict:
             return _CHECK, dict
     enums = [a for a in options if isinstance(a, type) and issubclass(a, Enum)]
-    if enums:
-        return _ENUM, {member.value: member for member in enums[0]}
-    return None, None
+    return (_ENUM, {m.value: m for m in enums[0]}) if enums else (None, None)
 
 
 def _is_model(tp: Any) -> bool:
@@ -255,15 +195,14 @@ def _is_model(tp: Any) -> bool:
 
 def decode(spec: Plan, document: Any, path: Path) -> Any:
     """Decode ``document`` into ``spec``'s class; raises :class:`DecodeError` (with ``path``)."""
-    cls, name, index, required, chosen, _, _, _ = spec  # index: Plan.fields
+    cls, name, index, required, chosen, _ = spec
     if document.__class__ is not dict:
         if not isinstance(document, Mapping):
             raise shape_error(f"an object ({name})", path, document)
         document = dict(document)
-    # One loop over the document into a new dict, set as the object's __dict__ at the end; a
-    # field the document lacks reads as the class's default (None). Measured per list item,
-    # job and event envelope: a quarter faster than a loop per kind of field, 10% faster
-    # than a loop over the fields, half the cost of filling obj.__dict__.
+    # One loop over the document into the object's __dict__ (a field the document lacks reads
+    # as the class default, None): a quarter faster per list item, job and event envelope than
+    # a loop per kind of field, 10% faster than a loop over the fields.
     attrs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in document.items():
@@ -281,29 +220,25 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
         elif kind is _MODEL:
             attrs[attr] = decode(how, value, (path, key))
         elif kind is _LAZY:
-            check, sub = how
-            if not check(value):  # decoding may fail: decoded now, so that it fails now
-                attrs[attr] = decode(plan(sub), value, (path, key))
+            if not how.check(value):  # decoding may fail: decoded now, so that it fails now
+                attrs[attr] = decode(plan(how.sub), value, (path, key))
         elif kind is _CHECK:
             if not isinstance(value, how):
-                raise shape_error(_EXPECTED[how], (path, key), value)
+                raise shape_error("a list" if how is list else "an object", (path, key), value)
             attrs[attr] = value
         elif value.__class__ is list:  # _LIST, _ONE_OR_LIST
-            here = (path, key)
-            attrs[attr] = [decode(how, item, (here, i)) for i, item in enumerate(value)]
+            attrs[attr] = [decode(how, item, ((path, key), i)) for i, item in enumerate(value)]
         elif kind is _ONE_OR_LIST:
             attrs[attr] = decode(how, value, (path, key))
         else:
             raise shape_error(f"a list of {how.name}", (path, key), value)
-    if required:
-        for _, key in required:
-            if document.get(key) is None:
-                raise shape_error(f"a value for {key!r}", path, None, missing=True)
-    if chosen:
-        for attr, key, how in chosen:
-            value = attrs.get(attr)
-            if value is not None:
-                attrs[attr] = decode_by(how, attrs.get(how[0]), value, (path, key))
+    for key in required:
+        if document.get(key) is None:
+            raise shape_error(f"a value for {key!r}", path, None, missing=True)
+    for attr, key, how in chosen:
+        value = attrs.get(attr)
+        if value is not None:
+            attrs[attr] = decode_by(how, attrs.get(how[0]), value, (path, key))
     attrs["extra"] = extra
     attrs[_WIRE] = document
     obj: Any = _new(cls)
@@ -311,39 +246,26 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
     return obj
 
 
-_set = object.__setattr__
-_EXPECTED = {list: "a list", dict: "an object"}
-
-
 class _Lazy:
-    """A field decoded from the object's document on first access, then kept.
+    """A model field decoded from the object's document on first access, then kept.
 
-    Only for model fields whose check promised at decode time that decoding cannot fail, so
-    access never raises (links, function, the queue status, ...): they were half the
-    decoding cost of a list item or a job event (bench/profile_events.py), and are seldom
-    read. A data descriptor, so it comes before the instance ``__dict__``; two threads may
-    both decode on first access, and store equal values.
+    Only for fields whose check said at decode time that decoding cannot fail (links, function,
+    the queue status, ...): they were half the decoding cost of a list item or a job event
+    (bench/profile_events.py), and are seldom read.
     """
 
-    def __init__(self, owner: type, name: str) -> None:
-        self.owner = owner
-        self.name = name
+    def __init__(self, name: str, key: str, check: _Check, sub: type) -> None:
+        self.name, self.key, self.check, self.sub = name, key, check, sub
 
     def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
         if obj is None:
             return None  # the dataclass default, read on the class
         attrs = obj.__dict__
-        try:
-            return attrs[self.name]
-        except KeyError:
-            pass
-        this = plan(self.owner)
-        key = next(key for attr, key in this.encoded if attr == self.name)
-        raw = attrs[_WIRE].get(key)
-        _, sub = this.fields[key][2]
-        value = None if raw is None else decode(plan(sub), raw, (self.owner.__name__, key))
-        attrs[self.name] = value
-        return value
+        if self.name not in attrs:
+            raw = attrs[_WIRE].get(self.key)
+            path = (type(obj).__name__, self.key)
+            attrs[self.name] = None if raw is None else decode(plan(self.sub), raw, path)
+        return attrs[self.name]
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__[self.name] = value  # only ``__init__`` gets here: the models are frozen
@@ -360,26 +282,18 @@ def decode_by(
     return decode(_PLANS.get(sub) or plan(sub), value, path)
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
-
-
-def path_text(path: Path) -> str:
-    """``JobsResponse.jobs[1].function`` from a :data:`Path`."""
-    parts: list[str] = []
-    while isinstance(path, tuple):
-        path, key = path
-        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
-    return path + "".join(reversed(parts))
-
-
 def shape_error(expected: str, path: Path, value: Any, *, missing: bool = False) -> DecodeError:
     """The :class:`DecodeError` for a value of the wrong shape (or a missing one) at ``path``."""
-    text = path_text(path)
-    root = text.partition(".")[0].partition("[")[0]
-    rest = text[len(root) :].lstrip(".")
-    got = "nothing (the key is missing or null)" if missing else _describe(value)
+    parts: list[str] = []
+    root: Any = path
+    while isinstance(root, tuple):
+        root, key = root
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    rest = "".join(reversed(parts)).lstrip(".")
+    text = repr(value)
+    got = f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+    if missing:
+        got = "nothing (the key is missing or null)"
     return DecodeError(
         f"the document does not have the shape of {root}: expected {expected} at "
         f"{rest or 'the top level'}, got {got}",
@@ -428,38 +342,49 @@ def format_time(value: datetime) -> str:
     return text
 
 
-# -- encoding ----------------------------------------------------------------------------------
+# -- encoding and the base class -------------------------------------------------------------
 
 
-def encode(value: Any) -> Any:
-    """The wire form of a field value: models, enums, datetimes and lists of them."""
+def _encode(value: Any) -> Any:
     if isinstance(value, WireModel):
         return value.to_wire()
     if isinstance(value, list):
-        return [encode(item) for item in value]
+        return [_encode(item) for item in value]
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, datetime):
-        return format_time(value)
-    return value
+    return format_time(value) if isinstance(value, datetime) else value
 
 
 def _copy(value: Any) -> Any:
     # A document of json.loads, copied so that a caller's changes stay out of the model.
     if value.__class__ is dict:
         return {key: _copy(item) for key, item in value.items()}
-    if value.__class__ is list:
-        return [_copy(item) for item in value]
-    return value
+    return [_copy(item) for item in value] if value.__class__ is list else value
 
 
-# -- the base class ----------------------------------------------------------------------------
-
-
+@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
 class WireModel:
-    """Base of every wire model: ``from_wire``/``to_wire`` and the dataclasses-json API."""
+    """Base of every wire model: ``from_wire``/``to_wire`` and the dataclasses-json API.
+
+    A subclass is a frozen dataclass with a last field ``extra`` for unknown keys. Its
+    ``__eq__``, ``__repr__`` and ``__hash__`` are this class's, not generated per class: 0.42 ->
+    0.26 ms per class, a third of the import time of the models.
+    """
 
     extra: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__annotations__" not in cls.__dict__:  # Python 3.9 would give the base's
+            cls.__annotations__ = {}
+        cls.__annotations__["extra"] = "dict[str, Any]"
+        cls.extra = field(default_factory=dict, repr=False, compare=False)
+        dataclass(frozen=True, eq=False, repr=False)(cls)
+        for f in fields(cast(Any, cls)):
+            kind, sub = _step(f.type)
+            check = object_check(sub) if kind is _MODEL and "by" not in f.metadata else None
+            if check is not None:
+                setattr(cls, f.name, _Lazy(f.name, _wire_name(f), check, sub))
 
     @classmethod
     def from_wire(cls: type[_M], data: Mapping[str, Any]) -> _M:
@@ -472,13 +397,8 @@ class WireModel:
         document = self.__dict__.get(_WIRE)
         if document is not None:
             return cast(dict[str, Any], _copy(document))
-        out: dict[str, Any] = {}
-        for attr, name in plan(type(self)).encoded:
-            value = getattr(self, attr)
-            if value is not None:
-                out[name] = encode(value)
-        out.update(self.extra)
-        return out
+        out = {key: _encode(getattr(self, attr)) for attr, key in plan(type(self)).encoded}
+        return {**{key: value for key, value in out.items() if value is not None}, **self.extra}
 
     @classmethod
     def from_dict(cls: type[_M], kvs: Any, *, infer_missing: bool = False) -> _M:
@@ -510,15 +430,19 @@ class WireModel:
 
         return wire_schema(cls, many=many, **kwargs)
 
+    # Like the dataclass methods, over the fields but ``extra``.
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        names = plan(type(self)).compared
-        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+        return _values(self) == _values(other)
 
     def __hash__(self) -> int:
-        return hash(tuple(getattr(self, n) for n in plan(type(self)).compared))
+        return hash(_values(self))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in plan(type(self)).shown)
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n, _ in plan(type(self)).encoded)
         return f"{type(self).__qualname__}({shown})"
+
+
+def _values(obj: Any) -> tuple[Any, ...]:
+    return tuple(getattr(obj, attr) for attr, _ in plan(type(obj)).encoded)

@@ -1,28 +1,15 @@
 """The models of the Jobs API: enums, wire models (frozen dataclasses) and stream events.
 
-Attributes are the snake_case of the camelCase wire names (``_links`` becomes ``links``). Each
-model is declared once here; how it is decoded and encoded follows from its fields (see
-``_codec.py``):
-
-* ``Model.from_wire(document)`` decodes a parsed JSON object. Missing optional fields and
-  explicit ``null`` both give ``None``; unknown keys are kept in ``extra``; unknown enum values
-  stay plain strings. A document of the wrong shape (an object that is a list, a missing job
-  ``type``, ...) raises :class:`DecodeError` with the path of the bad value. Scalars are not
-  type-checked: the server's values pass through. Timestamps (``created_at``,
-  ``processed_at``, ``finished_at``, an event's ``timestamp``) are timezone-aware
-  ``datetime`` objects; text that is not an ISO-8601 date-time with an offset stays the string
-  it was (and a number stays a number).
-* ``model.to_wire()`` gives the wire document back: ``Model.from_wire(d).to_wire() == d``
-  holds, explicit ``null`` values, unknown keys and the text of each timestamp included. A
-  model built by hand omits its ``None`` fields and writes datetimes as ISO-8601 (``Z`` for
-  UTC).
-* ``from_dict``/``to_dict``/``from_json``/``to_json`` (the dataclasses-json API) use the same
-  codecs; ``schema()`` gives a marshmallow schema that loads and dumps with them too.
+Attributes are the snake_case of the camelCase wire names (``_links`` is ``links``); how each
+model is decoded follows from its field types (``_codec.py``). ``Model.from_wire(document)``
+keeps unknown keys in ``extra`` and unknown enum values as strings, does not type-check
+scalars, gives timestamps as aware ``datetime`` objects (other text stays text), and raises
+:class:`DecodeError` with the path of a value of the wrong shape. ``model.to_wire()`` gives the
+decoded document back exactly; a model built by hand omits its ``None`` fields.
 """
 
-# No ``from __future__ import annotations`` here: the codec reads the field types from the
-# dataclass fields, so they are objects (typing.Optional/Union: ``X | None`` does not
-# evaluate on Python 3.9), and a model is declared after the models it refers to.
+# No ``from __future__ import annotations``: the codec reads the field types as objects
+# (typing.Optional/Union: ``X | None`` does not evaluate on Python 3.9).
 
 import json
 from collections.abc import Mapping
@@ -32,13 +19,13 @@ from enum import Enum
 from typing import Any, Optional, Union
 
 from ._codec import (
-    _PLANS,
+    _WIRE,
     WireModel,
     by,
     decode,
     decode_by,
-    model,
     object_check,
+    parse_time,
     plan,
     shape_error,
     wire,
@@ -144,7 +131,6 @@ JsonValue = Union[dict[str, Any], list[Any], str, int, float, bool]
 # -- common parts -----------------------------------------------------------------------------
 
 
-@model
 class FunctionRef(WireModel):
     """The function a job acts on."""
 
@@ -155,7 +141,6 @@ class FunctionRef(WireModel):
     runtime_version: Optional[str] = None
 
 
-@model
 class JobReference(WireModel):
     """A job's type and id (the ``job`` of an event, ``scheduledJob`` of a cleanup)."""
 
@@ -163,14 +148,12 @@ class JobReference(WireModel):
     id: Optional[str] = None
 
 
-@model
 class ParentKeys(WireModel):
     """The parent of a job (``JobStatus.parent``)."""
 
     id: Optional[str] = None
 
 
-@model
 class JobStatus(WireModel):
     """The BullMQ view of a job (``job.job`` in a get response)."""
 
@@ -193,14 +176,12 @@ class JobStatus(WireModel):
         return None
 
 
-@model
 class HalLink(WireModel):
     """A HAL link."""
 
     href: Optional[str] = None
 
 
-@model
 class JobHalLink(WireModel):
     """A HAL link to a job; ``job_type`` is absent from servers older than API 2.17."""
 
@@ -211,7 +192,6 @@ class JobHalLink(WireModel):
 _Link = Union[HalLink, list[HalLink], None]
 
 
-@model
 class Links(WireModel):
     """HAL ``_links``: each value is one link or a list of links; which keys appear varies."""
 
@@ -228,7 +208,6 @@ _LINKS = wire("_links")
 # -- requests (``job.request``, per job type) -------------------------------------------------
 
 
-@model
 class BuildArgs(WireModel):
     """The request of a build job."""
 
@@ -240,7 +219,6 @@ class BuildArgs(WireModel):
     args: Optional[dict[str, str]] = None
 
 
-@model
 class ResourceLimits(WireModel):
     """Memory and CPU limits or requests of a deployment."""
 
@@ -248,78 +226,69 @@ class ResourceLimits(WireModel):
     cpu: Optional[str] = None
 
 
-@model
-class DeploySpecOverrides(WireModel):
-    """Overrides of the openfaas deploy spec (``DeployArgsDeploySpecOverrides``)."""
+@dataclass(frozen=True, eq=False, repr=False)
+class _DeploySpec:
+    """The fields of an openfaas deploy spec, as a deploy job applied it or overrides it."""
 
     service: Optional[str] = None
     image: Optional[str] = None
     namespace: Optional[str] = None
+    labels: Optional[dict[str, str]] = None
+    annotations: Optional[dict[str, str]] = None
+    limits: Optional[ResourceLimits] = None
+    requests: Optional[ResourceLimits] = None
+
+
+class DeploySpecOverrides(_DeploySpec, WireModel):
+    """Overrides of the openfaas deploy spec (``DeployArgsDeploySpecOverrides``)."""
+
     network: Optional[str] = None
     env_vars: Optional[dict[str, str]] = None
     constraints: Optional[list[str]] = None
-    labels: Optional[dict[str, str]] = None
-    annotations: Optional[dict[str, str]] = None
     secrets: Optional[list[str]] = None
     registry_auth: Optional[str] = None
-    limits: Optional[ResourceLimits] = None
-    requests: Optional[ResourceLimits] = None
     read_only_root_filesystem: Optional[bool] = None
 
 
-@model
-class DeployArgs(WireModel):
-    """The request of a deploy job."""
+@dataclass(frozen=True, eq=False, repr=False)
+class _Deployment:
+    """The fields that name a deployment, shared by the deploy, verify, undeploy and scale
+    requests."""
 
     namespace: Optional[str] = None
     endpoint: Optional[str] = None
-    image_name: Optional[str] = None
     runtime_name: Optional[str] = None
     runtime_version: Optional[str] = None
     revision: Optional[str] = None
+
+
+class DeployArgs(_Deployment, WireModel):
+    """The request of a deploy job."""
+
+    image_name: Optional[str] = None
     deploy_spec_overrides: Optional[DeploySpecOverrides] = None
 
 
-@model
-class VerifyArgs(WireModel):
+class VerifyArgs(_Deployment, WireModel):
     """The request of a verify job."""
 
-    namespace: Optional[str] = None
-    endpoint: Optional[str] = None
-    runtime_name: Optional[str] = None
-    runtime_version: Optional[str] = None
-    revision: Optional[str] = None
 
-
-@model
-class UndeployArgs(WireModel):
+class UndeployArgs(_Deployment, WireModel):
     """The request of an undeploy job."""
 
     storage_location: Optional[str] = None
     image_name: Optional[str] = None
-    namespace: Optional[str] = None
-    endpoint: Optional[str] = None
-    runtime_name: Optional[str] = None
-    runtime_version: Optional[str] = None
-    revision: Optional[str] = None
     delete_entity: Optional[bool] = None
     reset_entity: Optional[bool] = None
     delete_image: Optional[bool] = None
 
 
-@model
-class ScaleArgs(WireModel):
+class ScaleArgs(_Deployment, WireModel):
     """The request of a scale job."""
 
-    namespace: Optional[str] = None
-    endpoint: Optional[str] = None
-    runtime_name: Optional[str] = None
-    runtime_version: Optional[str] = None
-    revision: Optional[str] = None
     replicas: Optional[_Number] = None
 
 
-@model
 class BatchArgs(WireModel):
     """The request of a batch job."""
 
@@ -331,7 +300,6 @@ class BatchArgs(WireModel):
 # -- results (``job.result`` and the ``returnvalue`` of a completed event) ----------------------
 
 
-@model
 class BuildResult(WireModel):
     """The result of a build job."""
 
@@ -340,27 +308,16 @@ class BuildResult(WireModel):
     status: Optional[str] = None
 
 
-@model
-class ExposedOpenfaasDeploySpec(WireModel):
+class ExposedOpenfaasDeploySpec(_DeploySpec, WireModel):
     """The deploy spec a deploy job applied."""
 
-    service: Optional[str] = None
-    image: Optional[str] = None
-    namespace: Optional[str] = None
-    labels: Optional[dict[str, str]] = None
-    annotations: Optional[dict[str, str]] = None
-    limits: Optional[ResourceLimits] = None
-    requests: Optional[ResourceLimits] = None
 
-
-@model
 class DeployResult(WireModel):
     """The result of a deploy job."""
 
     deploy_spec: Optional[ExposedOpenfaasDeploySpec] = None
 
 
-@model
 class VerifyResult(WireModel):
     """The result of a verify job."""
 
@@ -368,7 +325,6 @@ class VerifyResult(WireModel):
     replicas: Optional[_Number] = None
 
 
-@model
 class UndeployResult(WireModel):
     """The result of an undeploy job: what was removed."""
 
@@ -382,21 +338,18 @@ class UndeployResult(WireModel):
 ScaleResult = dict[str, Any]
 
 
-@model
 class BatchResult(WireModel):
     """The result of a batch job."""
 
     job_count: Optional[_Number] = None
 
 
-@model
 class CleanupResult(WireModel):
     """The result of a cleanup job."""
 
     scheduled_job: Optional[JobReference] = None
 
 
-@model
 class NotifyResult(WireModel):
     """The result of a notify job."""
 
@@ -444,7 +397,6 @@ _RESULT = by("type", _RESULTS, _LOOSE_TYPES)
 # -- list and get ------------------------------------------------------------------------------
 
 
-@model
 class JobSummary(WireModel):
     """One job in a list response (any job type, including notify and cleanup)."""
 
@@ -466,7 +418,6 @@ class JobSummary(WireModel):
         return JobReference(type=self.type, id=self.id)
 
 
-@model
 class JobsResponse(WireModel):
     """The list response."""
 
@@ -474,7 +425,6 @@ class JobsResponse(WireModel):
     limit: Optional[_Number] = None
 
 
-@model
 class JobDetails(WireModel):
     """The status of one job (``job`` in a get response; the spec's ``*JobStatus`` variants).
 
@@ -505,7 +455,6 @@ class JobDetails(WireModel):
         return JobReference(type=self.type, id=self.job.id)
 
 
-@model
 class JobResponse(WireModel):
     """The get response."""
 
@@ -518,51 +467,39 @@ class JobResponse(WireModel):
         return self.job.ref
 
 
-def decode_jobs_response(document: Any) -> JobsResponse:
-    """Decode a parsed list response; raises :class:`DecodeError` when its shape is wrong."""
-    return JobsResponse.from_wire(document)
-
-
-def decode_job_response(document: Any) -> JobResponse:
-    """Decode a parsed get response; raises :class:`DecodeError` when its shape is wrong."""
-    return JobResponse.from_wire(document)
+#: Decode a parsed list or get response (:class:`DecodeError` when its shape is wrong).
+decode_jobs_response, decode_job_response = JobsResponse.from_wire, JobResponse.from_wire
 
 
 # -- event payloads ------------------------------------------------------------------------------
 
 
-@model
-class ActiveEventData(WireModel):
+@dataclass(frozen=True, eq=False, repr=False)
+class _FromState:
+    prev: Union[QueueEvent, str, None] = None  # the state the job left
+
+
+class ActiveEventData(_FromState, WireModel):
     """The payload of an ``active`` event."""
 
-    prev: Union[QueueEvent, str, None] = None
 
-
-@model
-class WaitingEventData(WireModel):
+class WaitingEventData(_FromState, WireModel):
     """The payload of a ``waiting`` event."""
 
-    prev: Union[QueueEvent, str, None] = None
 
-
-@model
-class CompletedEventData(WireModel):
+class CompletedEventData(_FromState, WireModel):
     """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type, as
     :attr:`JobDetails.result` is (so it may be a plain JSON value)."""
 
-    prev: Union[QueueEvent, str, None] = None
     returnvalue: Optional[JobResult] = None
 
 
-@model
-class FailedEventData(WireModel):
+class FailedEventData(_FromState, WireModel):
     """The payload of a ``failed`` event."""
 
-    prev: Union[QueueEvent, str, None] = None
     failed_reason: Optional[str] = None
 
 
-@model
 class DelayedEventData(WireModel):
     """The payload of a ``delayed`` event (``delay``: probably the epoch ms of the next try)."""
 
@@ -594,7 +531,6 @@ _PAYLOADS: dict[str, Optional[type]] = {
 JOB_EVENT_NAMES: frozenset[str] = frozenset(_PAYLOADS)
 
 
-@model
 class JobEventData(WireModel):
     """The JSON envelope of a job event: which job, the per-event ``data``, when, on what.
 
@@ -615,27 +551,47 @@ class JobEventData(WireModel):
 
 
 def _decode_event(document: Any, payload: Optional[type]) -> JobEventData:
-    decoded: JobEventData = decode(_EVENT_PLAN, document, "JobEventData")
-    attrs = decoded.__dict__
-    raw = attrs["data"]
-    if payload is None:
-        if not isinstance(raw, dict):
-            raise shape_error("an object", ("JobEventData", "data"), raw)
-    elif raw.__class__ is dict and (
-        payload is not CompletedEventData or _result_ok(decoded.job.type, raw)
+    known = document.__class__ is dict and document.keys() <= _ENVELOPE_KEYS
+    get: Any = document.get if known else {}.get
+    job, raw, links, function = get("job"), get("data"), get("_links"), get("function")
+    if (
+        job.__class__ is dict
+        and job.keys() <= _REFERENCE_KEYS
+        and job.get("type").__class__ is str
+        and raw.__class__ is dict
+        and (links is None or _LINKS_OK(links))
+        and (function is None or _FUNCTION_OK(function))
+        and (payload is not CompletedEventData or _result_ok(job["type"], raw))
     ):
-        # Decoded on first access (see _Payload), as it cannot fail: a loop over events
-        # seldom reads the payload, a third of the decoding cost of an event.
-        del attrs["data"]
-        attrs["_payload"] = payload
-    else:
-        attrs["data"] = _decode_payload(payload, raw, decoded.job.type)
+        # The envelope as the registry sends it, which cannot fail to decode, built directly:
+        # 3.3 -> 2.3 us per event, typed-event throughput 0.56 -> 0.62x of raw (chunked,
+        # bench/throughput.py). Its payload is decoded on first access (see _Payload): a loop
+        # over events seldom reads it, a third of the decoding cost of an event.
+        kind = _JOB_TYPES.get(job["type"], job["type"])
+        ref = _new(JobReference)
+        _set(ref, "__dict__", {"type": kind, "id": job.get("id"), "extra": {}, _WIRE: job})
+        when = document.get("timestamp")
+        when = parse_time(when) if when.__class__ is str else when
+        attrs = {"job": ref, "timestamp": when, "extra": {}, _WIRE: document}
+        if payload is None:
+            attrs["data"] = raw
+        else:
+            attrs["_payload"] = payload
+        decoded: JobEventData = _new(JobEventData)
+        _set(decoded, "__dict__", attrs)
+        return decoded
+    decoded = decode(_EVENT_PLAN, document, "JobEventData")  # any other envelope, its errors
+    raw = decoded.__dict__["data"]
+    if payload is not None:
+        decoded.__dict__["data"] = _decode_payload(payload, raw, decoded.job.type)
+    elif not isinstance(raw, dict):
+        raise shape_error("an object", ("JobEventData", "data"), raw)
     return decoded
 
 
 def _decode_payload(payload: type, raw: Any, job_type: Any) -> Any:
     path = ("JobEventData", "data")
-    value = decode(_PLANS.get(payload) or plan(payload), raw, path)
+    value = decode(plan(payload), raw, path)
     if payload is CompletedEventData and value.returnvalue is not None:
         value.__dict__["returnvalue"] = decode_by(
             _RESULT["by"], job_type, value.returnvalue, (path, "returnvalue")
@@ -649,7 +605,7 @@ def _result_ok(job_type: Any, raw: dict[str, Any]) -> bool:
     found = _RESULTS.get(job_type) if isinstance(job_type, str) else None
     if value is None or found is None or (job_type in _LOOSE_TYPES and value.__class__ is not dict):
         return True
-    check = _RESULT_CHECKS.get(found)
+    check = _RESULT_CHECKS[found]
     return check is not None and check(value)
 
 
@@ -660,13 +616,9 @@ class _Payload:
         if obj is None:  # a required field: the class has no default to show
             raise AttributeError("type object 'JobEventData' has no attribute 'data'")
         attrs = obj.__dict__
-        try:
-            return attrs["data"]
-        except KeyError:
-            pass
-        value = _decode_payload(attrs["_payload"], attrs["_wire"]["data"], obj.job.type)
-        attrs["data"] = value
-        return value
+        if "data" not in attrs:
+            attrs["data"] = _decode_payload(attrs["_payload"], attrs[_WIRE]["data"], obj.job.type)
+        return attrs["data"]
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__["data"] = value  # only ``__init__`` gets here: the models are frozen
@@ -674,7 +626,12 @@ class _Payload:
 
 JobEventData.data = _Payload()  # type: ignore[assignment]
 _EVENT_PLAN = plan(JobEventData)
-_RESULT_CHECKS = {model: object_check(model) for model in _RESULTS.values()}
+_RESULT_CHECKS = {result: object_check(result) for result in _RESULTS.values()}
+_LINKS_OK: Any = object_check(Links)
+_FUNCTION_OK: Any = object_check(FunctionRef)
+_ENVELOPE_KEYS = frozenset(_EVENT_PLAN.fields)
+_REFERENCE_KEYS = frozenset(plan(JobReference).fields)
+_JOB_TYPES: dict[str, JobType] = {kind.value: kind for kind in JobType}
 
 
 # -- stream events -------------------------------------------------------------------------------
@@ -761,22 +718,18 @@ def parse_event(name: str, data: str, id: Optional[str] = None) -> Event:
     if payload is _UNKNOWN:
         return UnknownEvent(name, data, id)
     try:
-        document = json.loads(data)
+        document = _loads(data)
     except ValueError as exc:
-        raise EventDecodeError(
-            f"expected JSON in the data of the {name!r} event, got invalid JSON ({exc}): "
-            f"{_shown(data)}",
-            event=name,
-            snippet=data[:_SNIPPET],
+        raise _bad(
+            name,
+            data,
+            f"expected JSON in the data of the {name!r} event, got invalid JSON ({exc}): ",
         ) from exc
     try:
-        # _decode_event, not JobEventData.from_wire: 3% of the cost of an event (measured)
         envelope = _decode_event(document, payload)
     except DecodeError as exc:
-        raise EventDecodeError(
-            f"the data of the {name!r} event is not a job event: {exc}; data: {_shown(data)}",
-            event=name,
-            snippet=data[:_SNIPPET],
+        raise _bad(
+            name, data, f"the data of the {name!r} event is not a job event: {exc}; data: "
         ) from exc
     # What the frozen dataclass __init__ does, minus its object.__setattr__ per field: this
     # runs once per event.
@@ -788,7 +741,21 @@ def parse_event(name: str, data: str, id: Optional[str] = None) -> Event:
 _new = object.__new__
 _set = object.__setattr__
 _UNKNOWN: Any = object()
+_raw_decode = json.JSONDecoder().raw_decode
 
 
-def _shown(data: str) -> str:
-    return f"{data[:_SNIPPET]!r}{'...' if len(data) > _SNIPPET else ''}"
+def _loads(data: str) -> Any:
+    # json.loads less its two whitespace matches (anything else goes to json.loads, for its
+    # errors): 3.9 -> 3.0 us per event, typed-event throughput 0.64 -> 0.68x of raw (chunked).
+    try:
+        document, end = _raw_decode(data)
+        if end == len(data):
+            return document
+    except ValueError:
+        pass
+    return json.loads(data)
+
+
+def _bad(name: str, data: str, message: str) -> EventDecodeError:
+    shown = f"{data[:_SNIPPET]!r}{'...' if len(data) > _SNIPPET else ''}"
+    return EventDecodeError(message + shown, event=name, snippet=data[:_SNIPPET])

@@ -1,9 +1,8 @@
 """``WireModel.schema()``: a marshmallow schema that loads and dumps with the wire codecs.
 
-dataclasses-json derives its schema from the field types, which cannot express the models'
-per-job-type unions, unknown keys kept in ``extra`` or exact round-trips. This one hands the
-document to the codecs instead. Imported only by ``schema()``: marshmallow is 10 ms of
-imports (docs/performance.md).
+dataclasses-json derives its schema from the field types, which cannot express the per-job-type
+unions, the unknown keys kept in ``extra`` or exact round-trips. Imported only by ``schema()``:
+marshmallow is 10 ms of imports (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -24,22 +23,14 @@ class WireSchema(marshmallow.Schema):
 
     model: Any = None
 
-    def load(
-        self,
-        data: Any,
-        *,
-        many: Optional[bool] = None,
-        partial: Any = None,
-        unknown: Optional[str] = None,
-    ) -> Any:
+    def load(self, data: Any, *, many: Optional[bool] = None, **kwargs: Any) -> Any:
         """Decode ``data`` (a list of documents when ``many``)."""
-        many = self.many if many is None else many
         try:
-            if many:
-                if not isinstance(data, Sequence) or isinstance(data, (str, bytes, Mapping)):
-                    raise marshmallow.ValidationError("expected a list of documents")
-                return [self.model.from_wire(item) for item in data]
-            return self.model.from_wire(data)
+            if not (self.many if many is None else many):
+                return self.model.from_wire(data)
+            if not isinstance(data, Sequence) or isinstance(data, (str, bytes, Mapping)):
+                raise marshmallow.ValidationError("expected a list of documents")
+            return [self.model.from_wire(item) for item in data]
         except DecodeError as exc:
             raise marshmallow.ValidationError({exc.path or "_schema": [str(exc)]}) from exc
 
