@@ -383,6 +383,16 @@ def test_refused_everywhere_before_any_answer_is_the_transport_error() -> None:
     assert run.next() == Fail(REFUSED)
 
 
+def test_refused_everywhere_is_the_transport_error_even_when_the_retries_took_the_time() -> None:
+    run = Run(timeout=2)
+    run.expect(Subscribe)
+    run.waiter.subscribe_failed(REFUSED)
+    run.expect(Get)
+    run.clock.now += 2  # the transport's own retries used up the time
+    run.waiter.get_failed(REFUSED)
+    assert run.next() == Fail(REFUSED)
+
+
 def test_refused_after_the_server_has_answered_is_ridden_out() -> None:
     run = Run()
     run.subscribe()

@@ -418,14 +418,15 @@ class JobWaiter:
         if kind == "fatal":
             self._fail(exc)
             return False
+        if kind == "unreachable" and not self._answered and not unreachable_ok:
+            # Nothing ever came back during this wait: a wrong URL or a gateway that is down,
+            # after the transport's own retries. Say so rather than wait for nothing,
+            # even when the retries used up the time: that is the more useful of the two errors.
+            self._fail(exc)
+            return False
         if self.deadline.expired():
             # The request was cut short by the deadline: the wait is over, not the server.
             self._fail(self._timeout_error(), exc)
-            return False
-        if kind == "unreachable" and not self._answered and not unreachable_ok:
-            # Nothing ever came back during this wait: a wrong URL or a gateway that is down,
-            # after the transport's own retries. Say so rather than wait for nothing.
-            self._fail(exc)
             return False
         retry_after = exc.retry_after if isinstance(exc, ApiError) else None
         return not self._asks_too_long(retry_after, None)
