@@ -41,7 +41,6 @@ from ._exceptions import (
     ApiError,
     AuthError,
     IdleTimeout,
-    NotFoundError,
     StreamError,
     StreamInterrupted,
     TransportError,
@@ -52,6 +51,7 @@ from ._http import (
     MAX_WRONG_BODY,
     USER_AGENT,
     Params,
+    api_error,
     body_snippet,
     normalize_gateway_url,
     plain_http_hint,
@@ -200,34 +200,17 @@ def error_from_httpx(response: httpx.Response, *, expected: str, body: bytes) ->
     401/403 :class:`AuthError`, 404 :class:`NotFoundError`, else :class:`ApiError`, with the
     same message, error text, JSON body and ``Retry-After`` (``response`` is left ``None``:
     the attribute holds a ``requests.Response``)."""
-    encoding = _encoding(response)
-    data: Any = None
-    if body:
-        try:
-            data = json.loads(body.decode(encoding, errors="replace"))
-        except ValueError:
-            data = None
-    snippet = body_snippet(body, encoding)
-    error: Optional[str] = snippet or None
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        error = data["error"]
-    url = response.request.url
-    target = url.raw_path.decode("ascii", errors="replace")
-    message = (
-        f"{response.request.method} {target or '/'}: expected {expected}, "
-        f"got {response.status_code} {_media_type(response)}"
+    error = api_error(
+        method=response.request.method,
+        target=response.request.url.raw_path.decode("ascii", errors="replace"),
+        status=response.status_code,
+        media=_media_type(response),
+        body=body,
+        encoding=_encoding(response),
+        expected=expected,
     )
-    message += f": {snippet}" if snippet else " with an empty body"
-    status = response.status_code
-    cls: type[ApiError]
-    if status in (401, 403):
-        cls = AuthError
-    elif status == 404:
-        cls = NotFoundError
-    else:
-        cls = ApiError
-    retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-    return cls(message, status_code=status, error=error, data=data, retry_after=retry_after)
+    error.retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+    return error
 
 
 def _has_request(exc: httpx.RequestError) -> bool:

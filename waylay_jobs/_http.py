@@ -470,29 +470,46 @@ def error_from_response(
         body: the (already read, possibly truncated) body of a streamed response.
     """
     raw = response.content if body is None else body
-    encoding = body_encoding(response)
+    request = response.request
+    parts = urlsplit((request.url if request is not None else None) or response.url or "")
+    return api_error(
+        method=(request.method if request is not None else None) or "GET",
+        target=parts.path + (f"?{parts.query}" if parts.query else ""),
+        status=response.status_code,
+        media=media_type(response),
+        body=raw,
+        encoding=body_encoding(response),
+        expected=expected,
+        response=response,
+    )
+
+
+def api_error(
+    *,
+    method: str,
+    target: str,
+    status: int,
+    media: str,
+    body: bytes,
+    encoding: str,
+    expected: str,
+    response: requests.Response | None = None,
+) -> ApiError:
+    """The exception for an answer that is not what was expected, whatever HTTP client got it
+    (``requests`` here, httpx in the async driver): the class by status, the message, the
+    server's error text and its JSON body."""
     data: Any = None
-    error: str | None = None
-    if raw:
+    if body:
         try:
-            data = json.loads(raw.decode(encoding, errors="replace"))
+            data = json.loads(body.decode(encoding, errors="replace"))
         except ValueError:
             data = None
+    snippet = body_snippet(body, encoding)
+    error: str | None = snippet or None
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         error = data["error"]
-    snippet = body_snippet(raw, encoding)
-    if error is None and snippet:
-        error = snippet
-    request = response.request
-    method = (request.method if request is not None else None) or "GET"
-    parts = urlsplit((request.url if request is not None else None) or response.url or "")
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    message = (
-        f"{method} {target or '/'}: expected {expected}, "
-        f"got {response.status_code} {media_type(response)}"
-    )
+    message = f"{method} {target or '/'}: expected {expected}, got {status} {media}"
     message += f": {snippet}" if snippet else " with an empty body"
-    status = response.status_code
     cls: type[ApiError]
     if status in (401, 403):
         cls = AuthError
