@@ -17,6 +17,7 @@ from waylay_jobs._policy import (
     deadline_scope,
     is_transient,
     parse_retry_after,
+    past_deadline,
 )
 
 NOW = 1_700_000_000.0
@@ -127,3 +128,22 @@ def test_deadline_scope_is_restored() -> None:
     with deadline_scope(deadline):
         assert current_deadline.get() is deadline
     assert current_deadline.get() is None
+
+
+def test_poll_pause_takes_retry_after_as_a_floor_up_to_the_limit() -> None:
+    assert DEFAULT_POLICY.poll_pause(3.0, None) == 3.0
+    assert DEFAULT_POLICY.poll_pause(3.0, 1.0) == 3.0
+    assert DEFAULT_POLICY.poll_pause(3.0, 7.0) == 7.0
+    assert DEFAULT_POLICY.poll_pause(3.0, 600.0) == DEFAULT_POLICY.max_retry_after
+
+
+def test_past_deadline_says_why_only_when_the_server_asks_for_too_long() -> None:
+    assert past_deadline(None, 2.0) is None
+    assert past_deadline(30.0, None) is None
+    assert past_deadline(2.0, 2.0) is None
+    assert (
+        past_deadline(30.0, 1.94) == "the server asked to retry after 30s, more than the 1.9s left"
+    )
+    assert (
+        past_deadline(30.0, -1.0) == "the server asked to retry after 30s, more than the 0.0s left"
+    )

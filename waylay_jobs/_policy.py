@@ -124,6 +124,17 @@ def deadline_scope(deadline: Optional[Deadline]) -> Iterator[None]:
         current_deadline.reset(token)
 
 
+def past_deadline(retry_after: Optional[float], left: Optional[float]) -> Optional[str]:
+    """Why a wait should end now, when the server asks to wait longer than the ``left``
+    seconds before its deadline (waiting would only end in a timeout, later); else ``None``."""
+    if retry_after is None or left is None or retry_after <= left:
+        return None
+    return (
+        f"the server asked to retry after {retry_after:g}s, "
+        f"more than the {max(left, 0.0):.1f}s left"
+    )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long to pause before asking again, and when to stop asking.
@@ -161,6 +172,12 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_retry_after))
         return delay
+
+    def poll_pause(self, interval: float, retry_after: Optional[float]) -> float:
+        """The pause between two polls: ``interval``, with ``Retry-After`` as a floor."""
+        if retry_after is None:
+            return interval
+        return max(interval, min(retry_after, self.max_retry_after))
 
     def retry_pause(
         self,

@@ -43,7 +43,7 @@ from ._exceptions import (
     WaitTimeout,
 )
 from ._models import TERMINAL_STATES, CloseEvent, Event, JobEvent, JobResponse, JobType
-from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient
+from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, past_deadline
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -174,6 +174,14 @@ class Phase(enum.Enum):
     OVER = "over"
 
 
+def log_state(label: str, state: str, progress: Optional[float], elapsed: float) -> None:
+    """The INFO line of a state change, as every waiter writes it."""
+    if progress is None:
+        logger.info("%s is %s (%.1fs)", label, state, elapsed)
+    else:
+        logger.info("%s is %s, progress %g (%.1fs)", label, state, progress, elapsed)
+
+
 def error_kind(exc: JobsError) -> str:
     """``"fatal"`` (asking again will not help), ``"transient"`` or ``"unreachable"`` (no
     connection could be made at all) for an error of a request made during a wait."""
@@ -278,9 +286,7 @@ class JobWaiter:
             assert self._outcome is not None
             return self._outcome
         if self.polling and self._resume is Phase.POLL_CHECK:
-            delay = self.options.poll_interval
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.policy.max_retry_after))
+            delay = self.policy.poll_pause(self.options.poll_interval, retry_after)
         else:
             delay = self.policy.pause(self._attempt, retry_after, self.rng, base=self._backoff_base)
             self._attempt += 1
@@ -434,13 +440,9 @@ class JobWaiter:
     def _asks_too_long(self, retry_after: Optional[float], now: Optional[float]) -> bool:
         """Fail the wait at once (and return True) when the server asks to wait past the
         deadline: waiting would only end in a timeout, later."""
-        left = self.deadline.remaining(now)
-        if retry_after is None or left is None or retry_after <= left:
+        why = past_deadline(retry_after, self.deadline.remaining(now))
+        if why is None:
             return False
-        why = (
-            f"the server asked to retry after {retry_after:g}s, "
-            f"more than the {max(left, 0.0):.1f}s left"
-        )
         self._fail(self._timeout_error(why), self._last_error)
         return True
 
@@ -489,13 +491,7 @@ class JobWaiter:
         if state == self.last_state:
             return
         self.last_state = state
-        elapsed = self._now - self.started
-        if progress is None:
-            logger.info("%s is %s (%.1fs)", self.target.label, state, elapsed)
-        else:
-            logger.info(
-                "%s is %s, progress %g (%.1fs)", self.target.label, state, progress, elapsed
-            )
+        log_state(self.target.label, state, progress, self._now - self.started)
 
     def _finish(self, job: JobResponse) -> None:
         if job.job.state == "failed" and self.options.raise_on_failure:

@@ -54,7 +54,7 @@ from ._models import (
     JobResponse,
     JobsResponse,
 )
-from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy
+from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy, past_deadline
 from ._waiting import (
     READ,
     Fail,
@@ -66,6 +66,7 @@ from ._waiting import (
     Target,
     WaitOptions,
     error_kind,
+    log_state,
 )
 
 logger = logging.getLogger("waylay_jobs")
@@ -371,13 +372,9 @@ class ManyWaiter:
     def _asks_too_long(self, retry_after: Optional[float]) -> bool:
         """Fail the wait at once (and return True) when the server asks to wait past the
         deadline: waiting would only end in a timeout, later."""
-        left = self.deadline.remaining(self._now)
-        if retry_after is None or left is None or retry_after <= left:
+        why = past_deadline(retry_after, self.deadline.remaining(self._now))
+        if why is None:
             return False
-        why = (
-            f"the server asked to retry after {retry_after:g}s, "
-            f"more than the {max(left, 0.0):.1f}s left"
-        )
         self._fail(self._timeout_error(why), self._last_error)
         return True
 
@@ -387,9 +384,7 @@ class ManyWaiter:
             assert self._outcome is not None
             return self._outcome
         if self._resume is ManyPhase.POLL:
-            delay = self.options.poll_interval
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.policy.max_retry_after))
+            delay = self.policy.poll_pause(self.options.poll_interval, retry_after)
         else:
             delay = self.policy.pause(self._attempt, retry_after, self.rng, base=self._backoff_base)
             self._attempt += 1
@@ -707,11 +702,7 @@ class ManyWaiter:
         if state == job.state:
             return
         job.state = state
-        elapsed = self._now - self.started
-        if progress is None:
-            logger.info("%s is %s (%.1fs)", job.target.label, state, elapsed)
-        else:
-            logger.info("%s is %s, progress %g (%.1fs)", job.target.label, state, progress, elapsed)
+        log_state(job.target.label, state, progress, self._now - self.started)
 
     def _finish(self) -> ManyAction:
         results: list[Optional[JobResponse]] = [None] * self._count
