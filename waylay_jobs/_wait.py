@@ -12,15 +12,15 @@ import random
 import re
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._defaults import DEFAULT_MAX_EVENT_SIZE
 from ._endpoints import get_job, open_events
 from ._events import EventStream
-from ._exceptions import ApiError, InvalidArgument, StreamError, TransportError
-from ._http import Transport
-from ._models import JobReference, JobResponse, JobSummary
+from ._exceptions import ApiError, InvalidArgument, JobsError, StreamError, TransportError
+from ._http import Params, Transport
+from ._models import Event, JobReference, JobResponse, JobSummary
 from ._policy import Deadline
 from ._query import encode_events_query
 from ._waiting import (
@@ -142,6 +142,59 @@ def resolve_job(transport: Transport, job: Any, *, deadline: Optional[Deadline] 
     return waiter.target
 
 
+class StreamObserver(Protocol):
+    """What a driver tells a wait machine about its subscription (``JobWaiter``,
+    ``ManyWaiter``)."""
+
+    @property
+    def deadline(self) -> Deadline: ...
+
+    def subscribe_failed(self, exc: JobsError) -> None: ...
+    def stream_ended(self) -> None: ...
+    def stream_failed(self, exc: JobsError) -> None: ...
+    def stream_retry(self, milliseconds: int) -> None: ...
+    def event_received(self, event: Event) -> None: ...
+
+
+def open_subscription(
+    transport: Transport, params: Params, read_timeout: float, waiter: StreamObserver
+) -> Optional[EventStream]:
+    """Subscribe within the waiter's deadline: the stream, or ``None`` once the waiter has been
+    told why not (the caller tells it ``subscribed()`` when it has taken the stream)."""
+    try:
+        return open_events(
+            transport,
+            params,
+            read_timeout=read_timeout,
+            max_event_size=DEFAULT_MAX_EVENT_SIZE,
+            deadline=waiter.deadline,
+        )
+    except (ApiError, TransportError) as exc:
+        waiter.subscribe_failed(exc)
+        return None
+
+
+def read_one(
+    waiter: StreamObserver, next_event: Callable[[], Event], stream: EventStream, cancel: Any
+) -> None:
+    """Read one event with ``next_event`` and tell the waiter what came: the event, the end of
+    the stream, or its failure (nothing when ``cancel`` was set: the stream was cut on purpose)."""
+    try:
+        event = next_event()
+    except StopIteration:
+        if cancel is None or not cancel.is_set():
+            waiter.stream_ended()
+        return
+    except (StreamError, TransportError) as exc:
+        if cancel is None or not cancel.is_set():
+            waiter.stream_failed(exc)
+        return
+    finally:
+        if stream.retry is not None:
+            waiter.stream_retry(stream.retry)
+    waiter.event_received(event)
+
+
 class _Driver:
     """Carries out one :class:`JobWaiter`'s actions with blocking I/O."""
 
@@ -210,16 +263,8 @@ class _Driver:
         params = encode_events_query(
             type=action.job_type, id=action.job_id, children=action.children
         )
-        try:
-            stream = open_events(
-                self.transport,
-                params,
-                read_timeout=action.read_timeout,
-                max_event_size=DEFAULT_MAX_EVENT_SIZE,
-                deadline=self.waiter.deadline,
-            )
-        except (ApiError, TransportError) as exc:
-            self.waiter.subscribe_failed(exc)
+        stream = open_subscription(self.transport, params, action.read_timeout, self.waiter)
+        if stream is None:
             return
         self.stream = stream
         if self.watcher is not None:
@@ -227,22 +272,8 @@ class _Driver:
         self.waiter.subscribed()
 
     def _read(self) -> None:
-        stream = self.stream
-        assert stream is not None
-        try:
-            event = next(stream)
-        except StopIteration:
-            if self.cancel is None or not self.cancel.is_set():
-                self.waiter.stream_ended()
-            return
-        except (StreamError, TransportError) as exc:
-            if self.cancel is None or not self.cancel.is_set():
-                self.waiter.stream_failed(exc)
-            return
-        finally:
-            if stream.retry is not None:
-                self.waiter.stream_retry(stream.retry)
-        self.waiter.event_received(event)
+        assert self.stream is not None
+        read_one(self.waiter, self.stream.__next__, self.stream, self.cancel)
 
     def _close_stream(self) -> None:
         stream, self.stream = self.stream, None

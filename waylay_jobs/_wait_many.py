@@ -17,15 +17,14 @@ import time
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Callable, Optional
 
-from ._defaults import DEFAULT_MAX_EVENT_SIZE
-from ._endpoints import JOBS_PATH, get_job, open_events
+from ._endpoints import JOBS_PATH, get_job
 from ._events import EventStream
-from ._exceptions import ApiError, InvalidArgument, StreamError, TransportError
+from ._exceptions import ApiError, InvalidArgument, TransportError
 from ._http import Transport, json_body
 from ._models import Event, JobResponse, JobsResponse, decode_jobs_response
 from ._policy import Deadline
 from ._query import ListFilters, encode_events_query, encode_list_query
-from ._wait import _CancelWatcher, target_of
+from ._wait import _CancelWatcher, open_subscription, read_one, target_of
 from ._waiting import Fail, Get, Pause, Read, WaitOptions
 from ._waiting_many import AllEnded, Ended, ListJobs, ManyWaiter, ReadReady, SubscribeAll
 
@@ -149,16 +148,8 @@ class ManyWait:
 
     def _subscribe(self, action: SubscribeAll) -> None:
         params = encode_events_query(type=action.job_type)
-        try:
-            stream = open_events(
-                self.transport,
-                params,
-                read_timeout=action.read_timeout,
-                max_event_size=DEFAULT_MAX_EVENT_SIZE,
-                deadline=self.waiter.deadline,
-            )
-        except (ApiError, TransportError) as exc:
-            self.waiter.subscribe_failed(exc)
+        stream = open_subscription(self.transport, params, action.read_timeout, self.waiter)
+        if stream is None:
             return
         if self.watcher is not None:
             self.watcher.watch(stream)
@@ -168,20 +159,7 @@ class ManyWait:
     def _read(self) -> None:
         reader = self.stream
         assert reader is not None
-        try:
-            event = reader.next()
-        except StopIteration:
-            if self.cancel is None or not self.cancel.is_set():
-                self.waiter.stream_ended()
-            return
-        except (StreamError, TransportError) as exc:
-            if self.cancel is None or not self.cancel.is_set():
-                self.waiter.stream_failed(exc)
-            return
-        finally:
-            if reader.stream.retry is not None:
-                self.waiter.stream_retry(reader.stream.retry)
-        self.waiter.event_received(event)
+        read_one(self.waiter, reader.next, reader.stream, self.cancel)
 
     def _ready(self) -> bool:
         """Whether an event (or the stream's end) has arrived and waits to be taken."""
