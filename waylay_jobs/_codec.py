@@ -1,32 +1,21 @@
 """The wire codec: parsed JSON documents to model dataclasses and back, no I/O.
 
-A model is a subclass of :class:`WireModel`, a frozen dataclass whose last field ``extra``
+A model subclasses :class:`WireModel`, which makes it a frozen dataclass whose field ``extra``
 keeps the keys it does not know. On first use each class gets a :class:`Plan`, read from its
 field types, that :func:`decode` walks in one loop. A decoded object keeps its document, so
-``to_wire()`` gives back exactly that document; a model built by hand is encoded from its
-fields.
+``to_wire()`` gives that document back exactly; a model built by hand is encoded from its fields.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    NamedTuple,
-    Optional,
-    TypeVar,
-    Union,
-    cast,
-    get_args,
-    get_origin,
-)
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, TypeVar, Union, cast
 
 from ._exceptions import DecodeError
 
@@ -39,85 +28,32 @@ else:
 
 
 _M = TypeVar("_M", bound="WireModel")
+_T = TypeVar("_T")
 #: Where a value is, built only when an error needs it: the model's name, or the path of the
 #: parent and a key (``str``) or list index (``int``).
 Path = Union[str, tuple[Any, Union[str, int]]]
-_Check = Callable[[Any], bool]
-
-_WIRE = "_wire"  # where a decoded object keeps its document (not a field: not in eq or repr)
-# How a field is decoded (the ``kind`` of a plan row; ``None``: the value passes through).
-_ENUM, _TIME, _CHECK, _BY, _LAZY = "enum", "time", "check", "by", "lazy"
-_MODEL, _LIST, _ONE_OR_LIST = "model", "list", "one or list"  # ``how``: the model's plan
-_new = object.__new__
-_set = object.__setattr__
-
-
-def wire(name: str) -> dict[str, Any]:
-    """Field metadata: the wire name of a field that is not the camelCase of its name."""
-    return {"wire": name}
+Check = Callable[[Any], bool]
+WIRE = "_wire"  # where a decoded object keeps its document (not a field: not in eq or repr)
+# How a field is decoded, the ``kind`` of a plan row (``None``: the value passes through).
+_ENUM, _TIME, _TYPE, _BY = "enum", "time", "type", "by"
+_MODEL, _LAZY, _LIST, _ONE_OR_LIST = "model", "lazy", "list", "one or list"  # how: a Plan
 
 
 def by(selector: str, models: Mapping[str, type], loose: frozenset[str]) -> dict[str, Any]:
-    """Field metadata: the field's model is ``models[<value of the earlier field selector>]``;
-    without one, or for a ``loose`` selector value when the field is no object, it stays as
-    it came."""
+    """Field metadata: the field's model is ``models[<value of the field selector>]``; without
+    one, or for a ``loose`` selector value when the field is no object, it stays as it came."""
     return {"by": (selector, models, loose)}
-
-
-def object_check(cls: type) -> Optional[_Check]:
-    """The check that a value is an object that cannot fail to decode as ``cls``, for a model
-    without required fields whose fields are scalars, enums, timestamps, checked dicts or
-    lists, or models of such fields (one or a list); else ``None``."""
-    sub = plan(cls)
-    if sub.required:
-        return None
-    checks: dict[str, _Check] = {}
-    for key, (_, kind, how) in sub.fields.items():
-        if kind is _CHECK:
-            checks[key] = _is_a(how)
-        elif kind is _LAZY:
-            checks[key] = how.check
-        elif kind is _ONE_OR_LIST and object_check(how.cls) is _is_object:
-            checks[key] = _is_objects
-        elif kind not in (None, _ENUM, _TIME):
-            return None
-    if not checks:
-        return _is_object
-
-    def check(value: Any) -> bool:
-        if value.__class__ is not dict:
-            return False
-        for key, item in value.items():
-            ok = checks.get(key)
-            if ok is not None and item is not None and not ok(item):
-                return False
-        return True
-
-    return check
-
-
-def _is_a(shape: type) -> _Check:
-    return lambda value: isinstance(value, shape)
-
-
-def _is_object(value: Any) -> bool:
-    return value.__class__ is dict  # what json.loads makes; another mapping is decoded at once
-
-
-def _is_objects(value: Any) -> bool:
-    kind = value.__class__
-    return kind is dict or (kind is list and all(item.__class__ is dict for item in value))
 
 
 class Plan(NamedTuple):
     """How one model class is decoded and encoded, read from its fields once."""
 
     cls: type
-    name: str
-    fields: dict[str, tuple[str, Optional[str], Any]]  # wire name -> attr, kind, how
+    rows: dict[str, tuple[str, Optional[str], Any]]  # wire name -> (attribute, kind, how)
     required: tuple[str, ...]  # the wire names of the fields without a default
-    chosen: tuple[tuple[str, str, Any], ...]  # (attr, wire, how) of the ``by()`` fields
-    encoded: tuple[tuple[str, str], ...]  # (attr, wire) of the fields but extra, in order
+    chosen: tuple[tuple[str, str, Any], ...]  # (attribute, wire name, how) of the by() fields
+    encoded: tuple[tuple[str, str], ...]  # (attribute, wire name) of the fields but extra
+    check: Optional[Check]  # passes only objects that decode without error; None: no cheap one
 
 
 _PLANS: dict[type, Plan] = {}
@@ -132,62 +68,98 @@ def plan(cls: type) -> Plan:
 
 
 def _build_plan(cls: type) -> Plan:
-    index: dict[str, tuple[str, Optional[str], Any]] = {}
-    required, chosen = [], []
-    found = [f for f in fields(cls) if f.name != "extra"]
-    for f in found:
-        key = _wire_name(f)
-        kind, how = (_BY, f.metadata["by"]) if "by" in f.metadata else _step(f.type)
-        lazy = cls.__dict__.get(f.name)
-        if isinstance(lazy, _Lazy):
-            kind, how = _LAZY, lazy
-        elif kind in (_MODEL, _LIST, _ONE_OR_LIST):
+    rows: dict[str, tuple[str, Optional[str], Any]] = {}
+    required, chosen, encoded = [], [], []
+    for f in fields(cls):
+        if f.name == "extra":
+            continue
+        # The camelCase of the name, unless metadata {"wire": ...} names the key. It is what
+        # dataclasses-json's LetterCase.CAMEL gives, but importing that costs 16 ms
+        # (docs/performance.md, import table), too much for the cold start of a CLI or a task.
+        head, *rest = f.name.split("_")
+        key = f.metadata.get("wire") or head + "".join(word.capitalize() for word in rest)
+        kind, how = (_BY, f.metadata["by"]) if "by" in f.metadata else _kind(f.type)
+        if kind in (_MODEL, _LIST, _ONE_OR_LIST):
             how = plan(how)  # models only refer to models declared before them: no cycles
+            if kind is _MODEL and how.check is not None:
+                kind = _LAZY
+                setattr(cls, f.name, _Lazy(f.name, key, how))
         elif kind is _BY:
             chosen.append((f.name, key, how))
-        index[key] = (f.name, kind, how)
+        rows[key] = (f.name, kind, how)
+        encoded.append((f.name, key))
         if f.default is MISSING and f.default_factory is MISSING:
             required.append(key)
-    return Plan(
-        cls,
-        cls.__name__,
-        index,
-        tuple(required),
-        tuple(chosen),
-        tuple((f.name, _wire_name(f)) for f in found),
-    )
+    return Plan(cls, rows, tuple(required), tuple(chosen), tuple(encoded), _check(rows, required))
 
 
-def _wire_name(f: Field[Any]) -> str:
-    # dataclasses-json's LetterCase.CAMEL gives the same names; importing it costs 16 ms
-    # (docs/performance.md, import table), too much for the cold start of a CLI or a task.
-    head, *rest = f.name.split("_")
-    return cast(str, f.metadata.get("wire") or head + "".join(w.capitalize() for w in rest))
-
-
-def _step(tp: Any) -> tuple[Optional[str], Any]:
-    """How a field of type ``tp`` is decoded: its kind (``None``: passed through) and how."""
-    options = [a for a in get_args(tp) if a is not type(None)] if get_origin(tp) is Union else [tp]
+def _kind(tp: Any) -> tuple[Optional[str], Any]:
+    """How a field of type ``tp`` is decoded: its kind, and its model, enum values or type."""
+    options = [a for a in _args(tp) if a is not type(None)] if _origin(tp) is Union else [tp]
     if datetime in options:
         return _TIME, None
     models = [a for a in options if _is_model(a)]
-    lists = [get_args(a)[0] for a in options if get_origin(a) is list]
+    lists = [_args(a)[0] for a in options if _origin(a) is list]
     if models and lists and lists[0] is models[0]:
         return _ONE_OR_LIST, models[0]
     if len(options) == 1:
         if models:
             return _MODEL, models[0]
         if lists:
-            return (_LIST, lists[0]) if _is_model(lists[0]) else (_CHECK, list)
-        if get_origin(options[0]) is dict:
-            return _CHECK, dict
+            return (_LIST, lists[0]) if _is_model(lists[0]) else (_TYPE, list)
+        if _origin(options[0]) is dict:
+            return _TYPE, dict
     enums = [a for a in options if isinstance(a, type) and issubclass(a, Enum)]
     return (_ENUM, {m.value: m for m in enums[0]}) if enums else (None, None)
 
 
+_origin, _args = typing.get_origin, typing.get_args
+
+
 def _is_model(tp: Any) -> bool:
     # get_origin: on Python 3.9 ``dict[str, Any]`` passes isinstance(..., type).
-    return isinstance(tp, type) and get_origin(tp) is None and issubclass(tp, WireModel)
+    return isinstance(tp, type) and _origin(tp) is None and issubclass(tp, WireModel)
+
+
+def _check(rows: dict[str, tuple[str, Optional[str], Any]], required: list[str]) -> Optional[Check]:
+    # Only for a model without required fields whose fields are scalars, enums, timestamps,
+    # lists or objects, and models (one or a list) with a check of their own.
+    if required:
+        return None
+    checks: dict[str, Check] = {}
+    for key, (_, kind, how) in rows.items():
+        if kind is _TYPE:
+            checks[key] = list.__instancecheck__ if how is list else dict.__instancecheck__
+        elif kind is _LAZY:
+            checks[key] = how.check
+        elif kind is _ONE_OR_LIST and how.check is is_object:
+            checks[key] = _is_objects
+        elif kind not in (None, _ENUM, _TIME):
+            return None
+    if not checks:
+        return is_object
+
+    def check(value: Any) -> bool:
+        if value.__class__ is not dict:
+            return False
+        for key, item in value.items():
+            ok = checks.get(key)
+            if ok is not None and item is not None and not ok(item):
+                return False
+        return True
+
+    return check
+
+
+def is_object(value: Any) -> bool:
+    """Whether ``value`` is what ``json.loads`` makes of an object (a check of a lazy field:
+    another mapping is decoded at once)."""
+    return value.__class__ is dict
+
+
+def _is_objects(value: Any) -> bool:
+    kind = value.__class__
+    return kind is dict or (kind is list and all(item.__class__ is dict for item in value))
 
 
 # -- decoding ----------------------------------------------------------------------------------
@@ -195,10 +167,10 @@ def _is_model(tp: Any) -> bool:
 
 def decode(spec: Plan, document: Any, path: Path) -> Any:
     """Decode ``document`` into ``spec``'s class; raises :class:`DecodeError` (with ``path``)."""
-    cls, name, index, required, chosen, _ = spec
+    cls, rows, required, chosen, _, _ = spec
     if document.__class__ is not dict:
         if not isinstance(document, Mapping):
-            raise shape_error(f"an object ({name})", path, document)
+            raise shape_error(f"an object ({cls.__name__})", path, document)
         document = dict(document)
     # One loop over the document into the object's __dict__ (a field the document lacks reads
     # as the class default, None): a quarter faster per list item, job and event envelope than
@@ -206,7 +178,7 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
     attrs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in document.items():
-        row = index.get(key)
+        row = rows.get(key)
         if row is None:
             extra[key] = value
             continue
@@ -217,12 +189,12 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
             attrs[attr] = how.get(value, value) if value.__class__ is str else value
         elif kind is _TIME:
             attrs[attr] = parse_time(value) if value.__class__ is str else value
-        elif kind is _MODEL:
-            attrs[attr] = decode(how, value, (path, key))
         elif kind is _LAZY:
             if not how.check(value):  # decoding may fail: decoded now, so that it fails now
-                attrs[attr] = decode(plan(how.sub), value, (path, key))
-        elif kind is _CHECK:
+                attrs[attr] = decode(how, value, (path, key))
+        elif kind is _MODEL:
+            attrs[attr] = decode(how, value, (path, key))
+        elif kind is _TYPE:
             if not isinstance(value, how):
                 raise shape_error("a list" if how is list else "an object", (path, key), value)
             attrs[attr] = value
@@ -231,44 +203,45 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
         elif kind is _ONE_OR_LIST:
             attrs[attr] = decode(how, value, (path, key))
         else:
-            raise shape_error(f"a list of {how.name}", (path, key), value)
+            raise shape_error(f"a list of {how.cls.__name__}", (path, key), value)
     for key in required:
         if document.get(key) is None:
             raise shape_error(f"a value for {key!r}", path, None, missing=True)
     for attr, key, how in chosen:
-        value = attrs.get(attr)
-        if value is not None:
-            attrs[attr] = decode_by(how, attrs.get(how[0]), value, (path, key))
+        if attrs.get(attr) is not None:
+            attrs[attr] = decode_by(how, attrs.get(how[0]), attrs[attr], (path, key))
     attrs["extra"] = extra
-    attrs[_WIRE] = document
-    obj: Any = _new(cls)
-    _set(obj, "__dict__", attrs)
+    attrs[WIRE] = document
+    return build(cls, attrs)
+
+
+def build(cls: type[_T], attrs: dict[str, Any]) -> _T:
+    """An object of ``cls`` with these attributes, as its ``__init__`` would leave it, without
+    the ``object.__setattr__`` per field of a frozen dataclass (the decoders run per event)."""
+    obj = _new(cls)
+    _set_dict(obj, "__dict__", attrs)
     return obj
 
 
+_new, _set_dict = object.__new__, object.__setattr__
+
+
 class _Lazy:
-    """A model field decoded from the object's document on first access, then kept.
+    """A model field whose value passed its plan's check, decoded on first access and kept in
+    the object's ``__dict__`` (where attribute lookup finds it before this descriptor): links,
+    the function and the like were half the decoding cost of a list item or a job event, and
+    are seldom read."""
 
-    Only for fields whose check said at decode time that decoding cannot fail (links, function,
-    the queue status, ...): they were half the decoding cost of a list item or a job event
-    (bench/profile_events.py), and are seldom read.
-    """
-
-    def __init__(self, name: str, key: str, check: _Check, sub: type) -> None:
-        self.name, self.key, self.check, self.sub = name, key, check, sub
+    def __init__(self, name: str, key: str, spec: Plan) -> None:
+        self.name, self.key, self.spec = name, key, spec
 
     def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
         if obj is None:
             return None  # the dataclass default, read on the class
-        attrs = obj.__dict__
-        if self.name not in attrs:
-            raw = attrs[_WIRE].get(self.key)
-            path = (type(obj).__name__, self.key)
-            attrs[self.name] = None if raw is None else decode(plan(self.sub), raw, path)
-        return attrs[self.name]
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.name] = value  # only ``__init__`` gets here: the models are frozen
+        raw = obj.__dict__[WIRE].get(self.key)
+        path = (type(obj).__name__, self.key)
+        value = obj.__dict__[self.name] = None if raw is None else decode(self.spec, raw, path)
+        return value
 
 
 def decode_by(
@@ -279,7 +252,7 @@ def decode_by(
     sub = models.get(selected) if isinstance(selected, str) else None
     if sub is None or (selected in loose and not isinstance(value, Mapping)):
         return value
-    return decode(_PLANS.get(sub) or plan(sub), value, path)
+    return decode(plan(sub), value, path)
 
 
 def shape_error(expected: str, path: Path, value: Any, *, missing: bool = False) -> DecodeError:
@@ -342,24 +315,7 @@ def format_time(value: datetime) -> str:
     return text
 
 
-# -- encoding and the base class -------------------------------------------------------------
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, WireModel):
-        return value.to_wire()
-    if isinstance(value, list):
-        return [_encode(item) for item in value]
-    if isinstance(value, Enum):
-        return value.value
-    return format_time(value) if isinstance(value, datetime) else value
-
-
-def _copy(value: Any) -> Any:
-    # A document of json.loads, copied so that a caller's changes stay out of the model.
-    if value.__class__ is dict:
-        return {key: _copy(item) for key, item in value.items()}
-    return [_copy(item) for item in value] if value.__class__ is list else value
+# -- the base class ----------------------------------------------------------------------------
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
@@ -380,11 +336,6 @@ class WireModel:
         cls.__annotations__["extra"] = "dict[str, Any]"
         cls.extra = field(default_factory=dict, repr=False, compare=False)
         dataclass(frozen=True, eq=False, repr=False)(cls)
-        for f in fields(cast(Any, cls)):
-            kind, sub = _step(f.type)
-            check = object_check(sub) if kind is _MODEL and "by" not in f.metadata else None
-            if check is not None:
-                setattr(cls, f.name, _Lazy(f.name, _wire_name(f), check, sub))
 
     @classmethod
     def from_wire(cls: type[_M], data: Mapping[str, Any]) -> _M:
@@ -394,7 +345,7 @@ class WireModel:
     def to_wire(self) -> dict[str, Any]:
         """The wire document: the one decoded (a copy), or the fields (``None`` left out) and
         ``extra`` of a model built by hand."""
-        document = self.__dict__.get(_WIRE)
+        document = self.__dict__.get(WIRE)
         if document is not None:
             return cast(dict[str, Any], _copy(document))
         out = {key: _encode(getattr(self, attr)) for attr, key in plan(type(self)).encoded}
@@ -424,11 +375,33 @@ class WireModel:
 
     @classmethod
     def schema(cls, *, many: bool = False, **kwargs: Any) -> Any:
-        """A marshmallow schema whose ``load``/``dump`` are these codecs (wrong shapes raise
-        ``marshmallow.ValidationError``), for code that expects dataclasses-json's API."""
-        from ._schema import wire_schema
+        """A marshmallow schema that loads with :meth:`from_wire` and dumps with :meth:`to_wire`
+        (a wrong shape raises ``marshmallow.ValidationError``), for code written against
+        dataclasses-json, whose own schema cannot express the per-type unions or ``extra``."""
+        import marshmallow  # here, not at the top: 10 ms of imports (docs/performance.md)
 
-        return wire_schema(cls, many=many, **kwargs)
+        class Schema(marshmallow.Schema):
+            class Meta:
+                unknown = marshmallow.INCLUDE
+
+            def load(self, data: Any, *, many: Optional[bool] = None, **_: Any) -> Any:
+                try:
+                    if not (self.many if many is None else many):
+                        return cls.from_wire(data)
+                    if not isinstance(data, (list, tuple)):
+                        raise marshmallow.ValidationError("expected a list of documents")
+                    return [cls.from_wire(item) for item in data]
+                except DecodeError as exc:
+                    raise marshmallow.ValidationError({exc.path or "_schema": [str(exc)]}) from exc
+
+            def dump(self, obj: Any, *, many: Optional[bool] = None) -> Any:
+                if self.many if many is None else many:
+                    return [item.to_wire() for item in obj]
+                return obj.to_wire()
+
+        Schema.__name__ = Schema.__qualname__ = f"{cls.__name__}Schema"
+        kwargs.pop("infer_missing", None)
+        return Schema(many=many, **kwargs)
 
     # Like the dataclass methods, over the fields but ``extra``.
     def __eq__(self, other: object) -> bool:
@@ -446,3 +419,20 @@ class WireModel:
 
 def _values(obj: Any) -> tuple[Any, ...]:
     return tuple(getattr(obj, attr) for attr, _ in plan(type(obj)).encoded)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, WireModel):
+        return value.to_wire()
+    if isinstance(value, list):
+        return [_encode(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    return format_time(value) if isinstance(value, datetime) else value
+
+
+def _copy(value: Any) -> Any:
+    # A document of json.loads, copied so that a caller's changes stay out of the model.
+    if value.__class__ is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    return [_copy(item) for item in value] if value.__class__ is list else value

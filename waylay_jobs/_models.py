@@ -18,21 +18,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Optional, Union
 
-from ._codec import (
-    _WIRE,
-    WireModel,
-    by,
-    decode,
-    decode_by,
-    object_check,
-    parse_time,
-    plan,
-    shape_error,
-    wire,
-)
+from ._codec import WIRE, WireModel, build, by, decode, decode_by, parse_time, plan, shape_error
 from ._exceptions import DecodeError, EventDecodeError
-
-_SNIPPET = 200
 
 # -- enums ------------------------------------------------------------------------------------
 
@@ -202,7 +189,7 @@ class Links(WireModel):
     model: _Link = None
 
 
-_LINKS = wire("_links")
+_LINKS = {"wire": "_links"}  # metadata: the wire name, not the camelCase of the name
 
 
 # -- requests (``job.request``, per job type) -------------------------------------------------
@@ -357,34 +344,17 @@ class NotifyResult(WireModel):
 
 
 JobRequest = Union[BuildArgs, DeployArgs, VerifyArgs, UndeployArgs, ScaleArgs, BatchArgs, JsonValue]
-JobResult = Union[
-    BuildResult,
-    DeployResult,
-    VerifyResult,
-    UndeployResult,
-    BatchResult,
-    CleanupResult,
-    NotifyResult,
-    JsonValue,
-]
+_Results = Union[BuildResult, DeployResult, VerifyResult, UndeployResult, BatchResult]
+JobResult = Union[_Results, CleanupResult, NotifyResult, JsonValue]
 
-_REQUESTS: dict[str, type] = {
-    "build": BuildArgs,
-    "deploy": DeployArgs,
-    "verify": VerifyArgs,
-    "undeploy": UndeployArgs,
-    "scale": ScaleArgs,
-    "batch": BatchArgs,
-}
-_RESULTS: dict[str, type] = {
-    "build": BuildResult,
-    "deploy": DeployResult,
-    "verify": VerifyResult,
-    "undeploy": UndeployResult,
-    "batch": BatchResult,
-    "cleanup": CleanupResult,
-    "notify": NotifyResult,
-}
+
+def _by_name(union: Any, suffix: str) -> dict[str, type]:
+    """The models of a union keyed by the start of their names ("build": BuildArgs)."""
+    models = [t for t in union.__args__ if isinstance(t, type) and issubclass(t, WireModel)]
+    return {model.__name__[: -len(suffix)].lower(): model for model in models}
+
+
+_REQUESTS, _RESULTS = _by_name(JobRequest, "Args"), _by_name(JobResult, "Result")
 #: Job types whose request and result the spec leaves loose: a value that is not an object
 #: (``"ok"``, ``3``, a list) stays the plain JSON value instead of failing the decode.
 _LOOSE_TYPES = frozenset({"notify", "cleanup", "scale"})
@@ -428,10 +398,9 @@ class JobsResponse(WireModel):
 class JobDetails(WireModel):
     """The status of one job (``job`` in a get response; the spec's ``*JobStatus`` variants).
 
-    ``request`` and ``result`` are decoded by ``type`` (``BuildArgs``/``BuildResult``, ...). A
-    scale result, the request and result of a job type without a model (unknown types, a
-    notify or cleanup request), and a notify, cleanup or scale request or result that is not
-    an object (``"ok"``, ``3``, a list) stay plain JSON values.
+    ``request`` and ``result`` are decoded by ``type`` (``BuildArgs``, ``BuildResult``, ...);
+    without a model for the type, or when a loose type (notify, cleanup, scale) sent no object,
+    they stay plain JSON values.
     """
 
     # Not a subclass of a shape shared with JobSummary: ``job`` is required and could not
@@ -519,14 +488,9 @@ JobEventPayload = Union[
 ]
 
 _PAYLOADS: dict[str, Optional[type]] = {
-    "active": ActiveEventData,
-    "waiting": WaitingEventData,
-    "completed": CompletedEventData,
-    "failed": FailedEventData,
-    "delayed": DelayedEventData,
+    **_by_name(JobEventPayload, "EventData"),
     "waiting-children": None,
 }
-
 #: The names of the events that carry a JSON job event (the job's new state).
 JOB_EVENT_NAMES: frozenset[str] = frozenset(_PAYLOADS)
 
@@ -553,39 +517,36 @@ class JobEventData(WireModel):
 def _decode_event(document: Any, payload: Optional[type]) -> JobEventData:
     known = document.__class__ is dict and document.keys() <= _ENVELOPE_KEYS
     get: Any = document.get if known else {}.get
-    job, raw, links, function = get("job"), get("data"), get("_links"), get("function")
+    job, links, function, when = get("job"), get("_links"), get("function"), get("timestamp")
     if (
         job.__class__ is dict
         and job.keys() <= _REFERENCE_KEYS
         and job.get("type").__class__ is str
-        and raw.__class__ is dict
+        and get("data") is not None
         and (links is None or _LINKS_OK(links))
         and (function is None or _FUNCTION_OK(function))
-        and (payload is not CompletedEventData or _result_ok(job["type"], raw))
     ):
         # The envelope as the registry sends it, which cannot fail to decode, built directly:
-        # 3.3 -> 2.3 us per event, typed-event throughput 0.56 -> 0.62x of raw (chunked,
-        # bench/throughput.py). Its payload is decoded on first access (see _Payload): a loop
-        # over events seldom reads it, a third of the decoding cost of an event.
+        # 3.3 -> 2.3 us per event, typed-event throughput 0.56 -> 0.62x of raw (chunked).
         kind = _JOB_TYPES.get(job["type"], job["type"])
-        ref = _new(JobReference)
-        _set(ref, "__dict__", {"type": kind, "id": job.get("id"), "extra": {}, _WIRE: job})
-        when = document.get("timestamp")
+        ref = build(JobReference, {"type": kind, "id": job.get("id"), "extra": {}, WIRE: job})
         when = parse_time(when) if when.__class__ is str else when
-        attrs = {"job": ref, "timestamp": when, "extra": {}, _WIRE: document}
-        if payload is None:
-            attrs["data"] = raw
-        else:
-            attrs["_payload"] = payload
-        decoded: JobEventData = _new(JobEventData)
-        _set(decoded, "__dict__", attrs)
-        return decoded
-    decoded = decode(_EVENT_PLAN, document, "JobEventData")  # any other envelope, its errors
-    raw = decoded.__dict__["data"]
-    if payload is not None:
-        decoded.__dict__["data"] = _decode_payload(payload, raw, decoded.job.type)
-    elif not isinstance(raw, dict):
-        raise shape_error("an object", ("JobEventData", "data"), raw)
+        attrs = {"job": ref, "data": get("data"), "timestamp": when, "extra": {}, WIRE: document}
+        decoded: JobEventData = build(JobEventData, attrs)
+    else:
+        decoded = decode(_EVENT_PLAN, document, "JobEventData")  # any other envelope, its errors
+        attrs = decoded.__dict__
+    raw = attrs["data"]
+    if payload is None:
+        if raw.__class__ is not dict:
+            raise shape_error("an object", ("JobEventData", "data"), raw)
+    elif raw.__class__ is dict and (payload is not CompletedEventData or _result_ok(attrs, raw)):
+        # Left for the first access (_Payload): a loop over events seldom reads it, and it was
+        # a third of the decoding cost of an event.
+        attrs["_payload"] = payload
+        del attrs["data"]
+    else:
+        attrs["data"] = _decode_payload(payload, raw, decoded.job.type)
     return decoded
 
 
@@ -593,19 +554,18 @@ def _decode_payload(payload: type, raw: Any, job_type: Any) -> Any:
     path = ("JobEventData", "data")
     value = decode(plan(payload), raw, path)
     if payload is CompletedEventData and value.returnvalue is not None:
-        value.__dict__["returnvalue"] = decode_by(
-            _RESULT["by"], job_type, value.returnvalue, (path, "returnvalue")
-        )
+        how, result = _RESULT["by"], value.returnvalue
+        value.__dict__["returnvalue"] = decode_by(how, job_type, result, (path, "returnvalue"))
     return value
 
 
-def _result_ok(job_type: Any, raw: dict[str, Any]) -> bool:
+def _result_ok(envelope: dict[str, Any], raw: dict[str, Any]) -> bool:
     """Whether the ``returnvalue`` of a completed event cannot fail to decode."""
-    value = raw.get("returnvalue")
-    found = _RESULTS.get(job_type) if isinstance(job_type, str) else None
-    if value is None or found is None or (job_type in _LOOSE_TYPES and value.__class__ is not dict):
+    job_type, value = envelope["job"].type, raw.get("returnvalue")
+    model = _RESULTS.get(job_type) if isinstance(job_type, str) else None
+    if value is None or model is None or (job_type in _LOOSE_TYPES and value.__class__ is not dict):
         return True
-    check = _RESULT_CHECKS[found]
+    check = plan(model).check
     return check is not None and check(value)
 
 
@@ -616,21 +576,16 @@ class _Payload:
         if obj is None:  # a required field: the class has no default to show
             raise AttributeError("type object 'JobEventData' has no attribute 'data'")
         attrs = obj.__dict__
-        if "data" not in attrs:
-            attrs["data"] = _decode_payload(attrs["_payload"], attrs[_WIRE]["data"], obj.job.type)
-        return attrs["data"]
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__["data"] = value  # only ``__init__`` gets here: the models are frozen
+        raw, job_type = attrs[WIRE]["data"], obj.job.type
+        value = attrs["data"] = _decode_payload(attrs["_payload"], raw, job_type)
+        return value
 
 
 JobEventData.data = _Payload()  # type: ignore[assignment]
 _EVENT_PLAN = plan(JobEventData)
-_RESULT_CHECKS = {result: object_check(result) for result in _RESULTS.values()}
-_LINKS_OK: Any = object_check(Links)
-_FUNCTION_OK: Any = object_check(FunctionRef)
-_ENVELOPE_KEYS = frozenset(_EVENT_PLAN.fields)
-_REFERENCE_KEYS = frozenset(plan(JobReference).fields)
+_ENVELOPE_KEYS, _REFERENCE_KEYS = frozenset(_EVENT_PLAN.rows), frozenset(plan(JobReference).rows)
+_LINKS_OK: Any = plan(Links).check  # both lazy: a check exists (test_models.py)
+_FUNCTION_OK: Any = plan(FunctionRef).check
 _JOB_TYPES: dict[str, JobType] = {kind.value: kind for kind in JobType}
 
 
@@ -718,28 +673,16 @@ def parse_event(name: str, data: str, id: Optional[str] = None) -> Event:
     if payload is _UNKNOWN:
         return UnknownEvent(name, data, id)
     try:
-        document = _loads(data)
-    except ValueError as exc:
-        raise _bad(
-            name,
-            data,
-            f"expected JSON in the data of the {name!r} event, got invalid JSON ({exc}): ",
-        ) from exc
-    try:
-        envelope = _decode_event(document, payload)
+        envelope = _decode_event(_loads(data), payload)
     except DecodeError as exc:
-        raise _bad(
-            name, data, f"the data of the {name!r} event is not a job event: {exc}; data: "
-        ) from exc
-    # What the frozen dataclass __init__ does, minus its object.__setattr__ per field: this
-    # runs once per event.
-    event = _new(JobEvent)
-    _set(event, "__dict__", {"event": name, "data": envelope, "id": id})
-    return event
+        message = f"the data of the {name!r} event is not a job event: {exc}; data: "
+        raise _bad(name, data, message) from exc
+    except ValueError as exc:
+        message = f"expected JSON in the data of the {name!r} event, got invalid JSON ({exc}): "
+        raise _bad(name, data, message) from exc
+    return build(JobEvent, {"event": name, "data": envelope, "id": id})  # once per event
 
 
-_new = object.__new__
-_set = object.__setattr__
 _UNKNOWN: Any = object()
 _raw_decode = json.JSONDecoder().raw_decode
 
@@ -757,5 +700,6 @@ def _loads(data: str) -> Any:
 
 
 def _bad(name: str, data: str, message: str) -> EventDecodeError:
-    shown = f"{data[:_SNIPPET]!r}{'...' if len(data) > _SNIPPET else ''}"
-    return EventDecodeError(message + shown, event=name, snippet=data[:_SNIPPET])
+    snippet = data[:200]
+    shown = f"{snippet!r}{'...' if len(data) > 200 else ''}"
+    return EventDecodeError(message + shown, event=name, snippet=snippet)
