@@ -41,7 +41,8 @@ _MODEL, _LAZY, _LIST, _ONE_OR_LIST = "model", "lazy", "list", "one or list"  # h
 
 def by(selector: str, models: Mapping[str, type], loose: frozenset[str]) -> dict[str, Any]:
     """Field metadata: the field's model is ``models[<value of the field selector>]``; without
-    one, or for a ``loose`` selector value when the field is no object, it stays as it came."""
+    one, or for a ``loose`` selector value when the field is no object, it stays as it came
+    (decoded after the other fields, whatever the order of the document)."""
     return {"by": (selector, models, loose)}
 
 
@@ -165,8 +166,11 @@ def _is_objects(value: Any) -> bool:
 # -- decoding ----------------------------------------------------------------------------------
 
 
-def decode(spec: Plan, document: Any, path: Path) -> Any:
-    """Decode ``document`` into ``spec``'s class; raises :class:`DecodeError` (with ``path``)."""
+def decode(spec: Plan, document: Any, path: Path, selected: Any = None) -> Any:
+    """Decode ``document`` into ``spec``'s class; raises :class:`DecodeError` (with ``path``).
+
+    ``selected``: the value of a :func:`by` selector that is not a field of the model itself.
+    """
     cls, rows, required, chosen, _, _ = spec
     if document.__class__ is not dict:
         if not isinstance(document, Mapping):
@@ -207,9 +211,11 @@ def decode(spec: Plan, document: Any, path: Path) -> Any:
     for key in required:
         if document.get(key) is None:
             raise shape_error(f"a value for {key!r}", path, None, missing=True)
-    for attr, key, how in chosen:
-        if attrs.get(attr) is not None:
-            attrs[attr] = decode_by(how, attrs.get(how[0]), attrs[attr], (path, key))
+    for attr, key, (selector, models, loose) in chosen:  # a loose type may send no object
+        value, by_value = attrs.get(attr), attrs.get(selector, selected)
+        sub = models.get(by_value) if isinstance(by_value, str) else None
+        if value is not None and sub and (by_value not in loose or isinstance(value, Mapping)):
+            attrs[attr] = decode(plan(sub), value, (path, key))
     attrs["extra"] = extra
     attrs[WIRE] = document
     return build(cls, attrs)
@@ -242,17 +248,6 @@ class _Lazy:
         path = (type(obj).__name__, self.key)
         value = obj.__dict__[self.name] = None if raw is None else decode(self.spec, raw, path)
         return value
-
-
-def decode_by(
-    how: tuple[str, Mapping[str, type], frozenset[str]], selected: Any, value: Any, path: Path
-) -> Any:
-    """Decode a field declared with :func:`by`, given the value of its selector."""
-    _, models, loose = how
-    sub = models.get(selected) if isinstance(selected, str) else None
-    if sub is None or (selected in loose and not isinstance(value, Mapping)):
-        return value
-    return decode(plan(sub), value, path)
 
 
 def shape_error(expected: str, path: Path, value: Any, *, missing: bool = False) -> DecodeError:

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Optional, Union
 
-from ._codec import WIRE, WireModel, build, by, decode, decode_by, parse_time, plan, shape_error
+from ._codec import WIRE, WireModel, build, by, decode, parse_time, plan, shape_error
 from ._exceptions import DecodeError, EventDecodeError
 
 # -- enums ------------------------------------------------------------------------------------
@@ -460,7 +460,7 @@ class CompletedEventData(_FromState, WireModel):
     """The payload of a ``completed`` event; ``returnvalue`` is decoded by the job's type, as
     :attr:`JobDetails.result` is (so it may be a plain JSON value)."""
 
-    returnvalue: Optional[JobResult] = None
+    returnvalue: Optional[JobResult] = field(default=None, metadata=_RESULT)
 
 
 class FailedEventData(_FromState, WireModel):
@@ -546,17 +546,8 @@ def _decode_event(document: Any, payload: Optional[type]) -> JobEventData:
         attrs["_payload"] = payload
         del attrs["data"]
     else:
-        attrs["data"] = _decode_payload(payload, raw, decoded.job.type)
+        attrs["data"] = decode(plan(payload), raw, _DATA, decoded.job.type)
     return decoded
-
-
-def _decode_payload(payload: type, raw: Any, job_type: Any) -> Any:
-    path = ("JobEventData", "data")
-    value = decode(plan(payload), raw, path)
-    if payload is CompletedEventData and value.returnvalue is not None:
-        how, result = _RESULT["by"], value.returnvalue
-        value.__dict__["returnvalue"] = decode_by(how, job_type, result, (path, "returnvalue"))
-    return value
 
 
 def _result_ok(envelope: dict[str, Any], raw: dict[str, Any]) -> bool:
@@ -576,13 +567,13 @@ class _Payload:
         if obj is None:  # a required field: the class has no default to show
             raise AttributeError("type object 'JobEventData' has no attribute 'data'")
         attrs = obj.__dict__
-        raw, job_type = attrs[WIRE]["data"], obj.job.type
-        value = attrs["data"] = _decode_payload(attrs["_payload"], raw, job_type)
+        raw, spec = attrs[WIRE]["data"], plan(attrs["_payload"])
+        value = attrs["data"] = decode(spec, raw, _DATA, obj.job.type)
         return value
 
 
 JobEventData.data = _Payload()  # type: ignore[assignment]
-_EVENT_PLAN = plan(JobEventData)
+_EVENT_PLAN, _DATA = plan(JobEventData), ("JobEventData", "data")
 _ENVELOPE_KEYS, _REFERENCE_KEYS = frozenset(_EVENT_PLAN.rows), frozenset(plan(JobReference).rows)
 _LINKS_OK: Any = plan(Links).check  # both lazy: a check exists (test_models.py)
 _FUNCTION_OK: Any = plan(FunctionRef).check
