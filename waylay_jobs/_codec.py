@@ -46,6 +46,18 @@ def by(selector: str, models: Mapping[str, type], loose: frozenset[str]) -> dict
     return {"by": (selector, models, loose)}
 
 
+def by_model(how: tuple[str, Mapping[str, type], frozenset[str]], selected: Any, value: Any) -> Any:
+    """The model a :func:`by` field's ``value`` decodes into (``None``: it stays as it came)."""
+    _, models, loose = how  # a loose type may send no object
+    if (
+        value is None
+        or not isinstance(selected, str)
+        or (selected in loose and not isinstance(value, Mapping))
+    ):
+        return None
+    return models.get(selected)
+
+
 class Plan(NamedTuple):
     """How one model class is decoded and encoded, read from its fields once."""
 
@@ -211,11 +223,10 @@ def decode(spec: Plan, document: Any, path: Path, selected: Any = None) -> Any:
     for key in required:
         if document.get(key) is None:
             raise shape_error(f"a value for {key!r}", path, None, missing=True)
-    for attr, key, (selector, models, loose) in chosen:  # a loose type may send no object
-        value, by_value = attrs.get(attr), attrs.get(selector, selected)
-        sub = models.get(by_value) if isinstance(by_value, str) else None
-        if value is not None and sub and (by_value not in loose or isinstance(value, Mapping)):
-            attrs[attr] = decode(plan(sub), value, (path, key))
+    for attr, key, how in chosen:
+        sub = by_model(how, attrs.get(how[0], selected), attrs.get(attr))
+        if sub is not None:
+            attrs[attr] = decode(plan(sub), attrs[attr], (path, key))
     attrs["extra"] = extra
     attrs[WIRE] = document
     return build(cls, attrs)

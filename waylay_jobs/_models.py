@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Optional, Union
 
-from ._codec import WIRE, WireModel, build, by, decode, parse_time, plan, shape_error
+from ._codec import WIRE, WireModel, build, by, by_model, decode, parse_time, plan, shape_error
 from ._exceptions import DecodeError, EventDecodeError
 
 # -- enums ------------------------------------------------------------------------------------
@@ -552,9 +552,9 @@ def _decode_event(document: Any, payload: Optional[type]) -> JobEventData:
 
 def _result_ok(envelope: dict[str, Any], raw: dict[str, Any]) -> bool:
     """Whether the ``returnvalue`` of a completed event cannot fail to decode."""
-    job_type, value = envelope["job"].type, raw.get("returnvalue")
-    model = _RESULTS.get(job_type) if isinstance(job_type, str) else None
-    if value is None or model is None or (job_type in _LOOSE_TYPES and value.__class__ is not dict):
+    value = raw.get("returnvalue")
+    model = by_model(_RESULT["by"], envelope["job"].type, value)
+    if model is None:
         return True
     check = plan(model).check
     return check is not None and check(value)
