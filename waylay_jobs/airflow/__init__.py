@@ -1,7 +1,8 @@
 """Apache Airflow integration: a deferrable job sensor and its trigger, a hook, a task helper.
 
-Needs Airflow 3 (``pip install 'waylay-jobs[airflow]'``); the rest of ``waylay_jobs`` never
-imports Airflow. Ways to wait for a Waylay job in a DAG:
+Needs Apache Airflow 2.11 or 3.x (the ``airflow`` extra adds ``httpx`` for the trigger); the
+rest of ``waylay_jobs`` never imports Airflow. The names that moved between Airflow 2 and 3 are
+imported in :mod:`waylay_jobs.airflow._sdk`. Ways to wait for a Waylay job in a DAG:
 
 * :class:`WaylayJobSensor` with ``deferrable=True``: checks the job once, then hands the wait
   to :class:`WaylayJobTrigger` in the triggerer, which follows the job's event stream: no

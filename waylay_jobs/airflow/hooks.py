@@ -27,7 +27,7 @@ from .._client import JobsClient
 from .._config import Credentials, credentials_from_env
 from .._exceptions import ConfigError, JobsError
 from .._http import DEFAULT_GATEWAY_URL
-from ._sdk import BaseHook
+from ._sdk import BaseHook, aget_connection
 from .provider import CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
 __all__ = [
@@ -133,7 +133,7 @@ class WaylayJobsHook(BaseHook):  # type: ignore[misc,unused-ignore]
         without blocking the event loop."""
         if self.waylay_conn_id is None:
             return credentials_from_env()
-        return credentials_from_connection(await self.aget_connection(self.waylay_conn_id))
+        return credentials_from_connection(await aget_connection(self, self.waylay_conn_id))
 
     def get_conn(self, **options: Any) -> JobsClient:
         """A new client for the connection; close it (``with``) when done.
@@ -158,7 +158,7 @@ class WaylayJobsHook(BaseHook):  # type: ignore[misc,unused-ignore]
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form's labels and placeholders (Airflow < 3.2 asks the hook)."""
+        """The connection form's labels and placeholders (Airflow 2.11 to 3.1 ask the hook)."""
         return copy.deepcopy(UI_FIELD_BEHAVIOUR)
 
 
