@@ -6,8 +6,7 @@ import json
 import signal
 
 import pytest
-from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowFailException
+from airflow_names import AirflowFailException, Connection
 from conftest import CONN_ID
 
 from waylay_jobs import ConfigError, JobsClient

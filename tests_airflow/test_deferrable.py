@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import waylay_test_dags as dags
+from airflow_names import EXCEPTIONS
 from conftest import gateway_connections, run_dag
 
 from waylay_jobs.testing import FakeRegistry, Faults
@@ -70,7 +71,7 @@ def test_a_job_that_fails_while_deferred_fails_the_task_without_retry(
     assert tis["record"].state == "upstream_failed"
     assert EVENTS in paths(registry)
     assert (
-        f"airflow.sdk.exceptions.AirflowFailException: build job {job_id} failed: "
+        f"{EXCEPTIONS}.AirflowFailException: build job {job_id} failed: "
         "compile error: missing semicolon"
     ) in capfd.readouterr().out
 

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from airflow.providers_manager import ProvidersManager
-from airflow.sdk import BaseHook
-from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+from airflow_names import BaseHook
 
 import waylay_jobs
 from waylay_jobs import JobsClient
@@ -29,12 +29,22 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRegistry]:
         yield reg
 
 
+def hooks() -> Any:
+    """The hooks by connection type: the task SDK's own providers manager where Airflow has
+    one (3.2+: ``ProvidersManager.hooks`` is deprecated there), else ``ProvidersManager``'s."""
+    try:
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    except ImportError:  # Airflow 2.11 to 3.1
+        return ProvidersManager().hooks
+    return ProvidersManagerTaskRuntime().hooks
+
+
 def test_the_provider_is_registered_with_the_waylay_connection_type() -> None:
     manager = ProvidersManager()
 
     provider = manager.providers["waylay-jobs"]
     assert provider.version == waylay_jobs.__version__
-    hook = ProvidersManagerTaskRuntime().hooks["waylay"]
+    hook = hooks()["waylay"]
     assert hook is not None
     assert (hook.hook_class_name, hook.hook_name, hook.connection_testable) == (
         "waylay_jobs.airflow.hooks.WaylayJobsHook",

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 import waylay_test_dags as dags
+from airflow_names import EXCEPTIONS
 from conftest import gateway_connections, run_dag
 
 from waylay_jobs.testing import FakeRegistry
@@ -61,7 +62,7 @@ def test_reschedule_mode_fails_without_retry_on_a_failed_job(
     assert tis["record"].state == "upstream_failed"
     assert [r.path for r in registry.requests] == [job_path(job_id)]
     assert (
-        f"airflow.sdk.exceptions.AirflowFailException: build job {job_id} failed: "
+        f"{EXCEPTIONS}.AirflowFailException: build job {job_id} failed: "
         "quota exceeded: 3 builds/hour"
     ) in capfd.readouterr().out
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 import waylay_test_dags as dags
+from airflow_names import EXCEPTIONS
 from conftest import after_first_check, gateway_connections, run_dag
 
 from waylay_jobs.testing import FakeRegistry
@@ -71,9 +72,9 @@ def test_wait_for_job_on_a_failing_job_fails_the_task_without_retry(
     assert tis["wait"].try_number == 1  # retries=2, but AirflowFailException means no retry
     assert tis["record"].state == "upstream_failed"
     out = capfd.readouterr().out
-    failure = [line for line in out.splitlines() if line.startswith("airflow.sdk.exceptions.")]
+    failure = [line for line in out.splitlines() if line.startswith(f"{EXCEPTIONS}.")]
     assert failure == [
-        f"airflow.sdk.exceptions.AirflowFailException: build job {job_id} failed: "
+        f"{EXCEPTIONS}.AirflowFailException: build job {job_id} failed: "
         "compile error: missing semicolon"
     ]
 
@@ -117,7 +118,7 @@ def test_execution_timeout_stops_the_wait_with_the_stream_closed(
     assert registry.subscriptions == 1
     assert stream_state == ["open streams: 0"]
     assert registry.get_job_state("build", job_id) == "waiting"  # it never ended
-    assert "airflow.sdk.exceptions.AirflowTaskTimeout" in capfd.readouterr().out
+    assert f"{EXCEPTIONS}.AirflowTaskTimeout" in capfd.readouterr().out
     assert gateway_connections(registry.port) == []
 
 

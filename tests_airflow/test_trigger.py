@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.module_loading import import_string
+from airflow_names import import_string
 from conftest import CONN_ID
 
 from waylay_jobs import JobsClient

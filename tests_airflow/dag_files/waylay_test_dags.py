@@ -10,7 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, get_current_context, task
+try:
+    from airflow.sdk import DAG, get_current_context, task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import task
+    from airflow.models.dag import DAG
+    from airflow.operators.python import get_current_context
 
 from waylay_jobs import JobEvent, JobsClient
 from waylay_jobs.airflow import WaylayJobSensor, job_summary, wait_for_job
