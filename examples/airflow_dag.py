@@ -18,11 +18,13 @@ if __name__ == "__main__":  # dag.test() needs a migrated database, and this fil
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent)
 
 try:
-    from airflow.sdk import dag, task
+    from airflow.sdk import dag, task  # Airflow 3
 except ModuleNotFoundError as missing:
-    if missing.name not in ("airflow", "airflow.sdk"):
+    if missing.name == "airflow":
+        sys.exit("examples/airflow_dag.py needs Apache Airflow 2.11 or 3.x")
+    if missing.name != "airflow.sdk":
         raise  # a broken installation: its own traceback says more
-    sys.exit("examples/airflow_dag.py needs Apache Airflow 3: pip install 'waylay-jobs[airflow]'")
+    from airflow.decorators import dag, task  # Airflow 2.11
 
 from waylay_jobs.airflow import WaylayJobSensor
 
