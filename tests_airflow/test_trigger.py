@@ -61,6 +61,32 @@ def test_serialize_rebuilds_the_trigger_exactly() -> None:
     }
 
 
+#: What the released ``WaylayJobTrigger.serialize()`` writes to the ``trigger`` table (classpath
+#: and kwargs, as the metadata database keeps them): a triggerer after an upgrade must rebuild it.
+STORED_CLASSPATH = "waylay_jobs.airflow.triggers.WaylayJobTrigger"
+STORED_KWARGS = {
+    "job_type": "build",
+    "job_id": "JOB-ID",
+    "waylay_conn_id": "waylay_fake",
+    "end_time": 1_900_000_000.0,
+    "idle_timeout": 60.0,
+    "poll_interval": 5.0,
+}
+
+
+def test_a_trigger_stored_by_the_current_release_is_rebuilt_and_runs(
+    registry: FakeRegistry,
+) -> None:
+    job_id = registry.add_job("build", "success", start="subscribe")
+    stored = {**STORED_KWARGS, "job_id": job_id}
+
+    trigger = import_string(STORED_CLASSPATH)(**json.loads(json.dumps(stored)))
+
+    assert trigger.serialize() == (STORED_CLASSPATH, stored)
+    [event] = fire(trigger)
+    assert (event["status"], event["job"]["id"]) == ("completed", job_id)
+
+
 def test_completed_and_failed_jobs_give_their_summaries(registry: FakeRegistry) -> None:
     done = registry.add_job("build", "success", start="subscribe")
     failed = registry.add_job("build", "fail", reason="disk full", start="subscribe")
