@@ -117,6 +117,8 @@ class Deployment:
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 f"AIRFLOW_CONN_{'waylay_fake'.upper()}": json.dumps(conn),
                 "PYTHONUNBUFFERED": "1",
+                # Airflow 2's executors run `airflow tasks run` from the PATH.
+                "PATH": os.pathsep.join([str(Path(AIRFLOW).parent), os.environ.get("PATH", "")]),
             }
         )
         if AIRFLOW_V_3_0_PLUS:
@@ -175,7 +177,7 @@ class Deployment:
         """SIGTERM to every group, then SIGKILL to what is left after a grace period."""
         for name in self.procs:
             self.kill(name, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 5
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
