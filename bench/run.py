@@ -9,7 +9,7 @@ Usage, from the repository root, with the project venv::
 
 The trigger row (``trigger_scale.py``: Airflow's ``WaylayJobTrigger``, many in one event loop)
 needs Airflow 3 and httpx: it runs with this interpreter when it has them, else with the
-``.venv-airflow`` that ``.ci/airflow.sh`` creates, and is skipped (said so) without either.
+``.venv-airflow3`` that ``.ci/airflow.sh`` creates, and is skipped (said so) without either.
 
 The official async SDK runs only in its own venv, bench/.venv-sdk; it is created on first use
 (``python -m venv`` + ``pip install waylay-sdk-registry waylay-sdk-registry-types
@@ -45,7 +45,7 @@ SDK_PACKAGES = (
     "pydantic<2.12",
 )
 OURS_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
+AIRFLOW_PYTHON = ROOT / ".venv-airflow3" / "bin" / "python"  # Airflow 3.3 of .ci/airflow.sh
 SDK_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 IMPORT_REQUESTS = (

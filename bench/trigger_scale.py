@@ -1,8 +1,9 @@
 """Triggerer scale: many ``WaylayJobTrigger``s in one event loop, jobs ending at random times.
 
 Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS [FIRST_SEED]`` (prints JSON; needs
-Airflow 3 and httpx: the ``.venv-airflow`` of ``.ci/airflow.sh``). Per run, scale_server.py (its
-own process) holds a FakeRegistry with ``TRIGGERS`` manual jobs; here every job gets a
+Airflow 2.11 or 3.x and httpx: a ``.venv-airflow*`` of ``.ci/airflow.sh``). Per run,
+scale_server.py (its own process) holds a FakeRegistry with ``TRIGGERS`` manual jobs; here every
+job gets a
 ``WaylayJobTrigger`` (through an Airflow connection of type ``waylay``), all run in one asyncio
 loop as a triggerer runs them, and once every trigger has subscribed and checked its job (the
 steady state of a triggerer) the server moves each job to ``completed`` or ``failed`` at a random
