@@ -20,11 +20,12 @@ if __name__ == "__main__":  # dag.test() needs a migrated database, and this fil
 try:
     from airflow.sdk import dag, task  # Airflow 3
 except ModuleNotFoundError as missing:
-    if missing.name == "airflow":
-        sys.exit("examples/airflow_dag.py needs Apache Airflow 2.11 or 3.x")
-    if missing.name != "airflow.sdk":
+    if missing.name not in ("airflow", "airflow.sdk"):
         raise  # a broken installation: its own traceback says more
-    from airflow.decorators import dag, task  # Airflow 2.11
+    try:
+        from airflow.decorators import dag, task  # Airflow 2.11
+    except ModuleNotFoundError:
+        sys.exit("examples/airflow_dag.py needs Apache Airflow 2.11 or 3.x")
 
 from waylay_jobs.airflow import WaylayJobSensor
 

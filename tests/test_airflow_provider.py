@@ -1,6 +1,6 @@
 """What Airflow reads before it imports anything of ours: the provider entry point and its
-information; and the error a DAG gets without Airflow 3. No Airflow needed (``tests_airflow/``
-checks the same against real Airflow)."""
+information; and the error a DAG gets without Airflow 2.11 or 3.x. No Airflow needed
+(``tests_airflow/`` checks the same against real Airflow)."""
 
 from __future__ import annotations
 
@@ -52,15 +52,35 @@ def test_the_provider_info_describes_the_package_and_its_connection_type() -> No
     }
 
 
-def test_without_airflow_the_names_fail_with_how_to_install_it() -> None:
-    # sys.modules["airflow"] = None makes every airflow import fail, installed or not.
+def _import_error(fake_airflow: str) -> str:
+    """What ``WaylayJobSensor`` raises when ``fake_airflow`` (code) has set up ``airflow``."""
     code = (
-        "import sys; sys.modules['airflow'] = None\n"
+        "import sys, types\n"
+        f"{fake_airflow}\n"
         "import waylay_jobs.airflow as af, waylay_jobs.airflow.provider\n"
         "try:\n    af.WaylayJobSensor\nexcept ImportError as exc:\n    print(exc)\n"
     )
-
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return proc.stdout.rstrip()
 
-    assert proc.stdout.startswith("waylay_jobs.airflow needs Apache Airflow 3 (airflow.sdk): ")
-    assert proc.stdout.rstrip().endswith("install it with: pip install 'waylay-jobs[airflow]'")
+
+def test_without_airflow_the_names_fail_naming_the_versions() -> None:
+    # sys.modules["airflow"] = None makes every airflow import fail, installed or not.
+    message = _import_error("sys.modules['airflow'] = None")
+
+    assert message.startswith("waylay_jobs.airflow needs Apache Airflow 2.11 or 3.x, found none (")
+    assert message.endswith("install Apache Airflow first, with its constraints file")
+
+
+def test_an_older_airflow_is_refused_without_advice_that_would_upgrade_it() -> None:
+    message = _import_error(
+        "sys.modules['airflow'] = types.ModuleType('airflow')\n"
+        "sys.modules['airflow'].__version__ = '2.10.5'"
+    )
+
+    assert message.startswith(
+        "waylay_jobs.airflow needs Apache Airflow 2.11 or 3.x, found 2.10.5: upgrade Airflow "
+        "itself first"
+    )
+    assert "constraints file" in message
+    assert "pip install 'waylay-jobs[airflow]'" not in message
