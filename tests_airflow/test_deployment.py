@@ -249,7 +249,14 @@ def test_deferred_sensors_outlive_a_killed_triggerer(
         try:
             deployment.run("db", "migrate")
             if AIRFLOW_V_3_0_PLUS:
-                deployment.start("api-server", "api-server", "--port", str(deployment.api_port))
+                deployment.start(
+                    "api-server",
+                    "api-server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(deployment.api_port),
+                )
                 deployment.start("dag-processor", "dag-processor")
             deployment.start("scheduler", "scheduler")
             deployment.start("triggerer-1", "triggerer")
