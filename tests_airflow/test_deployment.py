@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -231,8 +232,6 @@ class Deployment:
 def home() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="waylay-deployment-"))
     yield path
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
