@@ -26,11 +26,13 @@ from waylay_jobs import (
     TransportError,
     WaitTimeout,
 )
-from waylay_jobs._async_wait import AsyncTransport, _shared, wait_for_async
+from waylay_jobs._aio import wait_for_async
 from waylay_jobs._config import Credentials
+from waylay_jobs._http.aio import AsyncTransport, _shared
+from waylay_jobs._machine import WaitOptions
 from waylay_jobs._policy import RetryPolicy
 from waylay_jobs._query import encode_events_query
-from waylay_jobs._waiting import Target, WaitOptions
+from waylay_jobs._targets import Target
 from waylay_jobs.testing import FakeRegistry, Faults
 
 from .test_hardening_faults import QUIET_IDLE, STATUS_FAULTS, STREAM_FAULTS
@@ -264,3 +266,52 @@ def test_waits_of_one_loop_share_one_tls_context(
     assert [f.job.state for f in finals] == ["completed"] * 20
     assert fake_registry.subscriptions == 20
     assert len(created) == 1  # not one per wait, nor one per stream
+
+
+def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeRegistry) -> None:
+    from waylay_jobs._aio import AsyncWait
+    from waylay_jobs._machine import TenantScope
+
+    jobs = [
+        ("build", fake_registry.add_job("build", "success", start="subscribe")),
+        ("deploy", fake_registry.add_job("deploy", "fail", reason="boom", start="subscribe")),
+        ("build", fake_registry.add_job("build", "retry", start="subscribe")),
+        ("build", fake_registry.add_job("build", "finished")),
+    ]
+
+    async def follow() -> tuple[list[tuple[str, str]], list[Any]]:
+        wait = AsyncWait(
+            transport(fake_registry), jobs, WaitOptions(timeout=30), scope=TenantScope()
+        )
+        ended = [(str(job.job.job.id), str(job.job.state)) async for job, _ in wait]
+        return ended, wait.results
+
+    ended, results = asyncio.run(follow())
+
+    assert sorted(ended) == sorted((str(r.job.job.id), str(r.job.state)) for r in results)
+    assert [r.job.job.id for r in results] == [job_id for _, job_id in jobs]
+    assert [r.job.state for r in results] == ["completed", "failed", "completed", "completed"]
+    assert fake_registry.subscriptions == 1
+    fake_registry.wait_for_open_streams(0, timeout=5)
+
+
+def test_cancelling_the_task_closes_the_stream_and_is_not_swallowed(
+    fake_registry: FakeRegistry,
+) -> None:
+    job_id = fake_registry.add_job("build", "manual")
+
+    async def cancel_while_reading() -> bool:
+        waiting = asyncio.ensure_future(
+            wait_for_async(transport(fake_registry), Target("build", job_id), WaitOptions())
+        )
+        while fake_registry.open_streams == 0:
+            await asyncio.sleep(0.01)
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(cancel_while_reading())
+    fake_registry.wait_for_open_streams(0, timeout=5)

@@ -12,16 +12,17 @@ import pytest
 
 from waylay_jobs import TransportError, WaitTimeout
 
-from .deadline_matrix import SCENARIOS, Scenario, run_scenario
+from .deadline_matrix import SCENARIOS, WAITS, Scenario, run_scenario
 
 TIMEOUT = 2.0
 #: Slack for a loaded 2-core CI machine; the bench holds the real target (0.25 s).
 SLACK = 1.5
 
 
+@pytest.mark.parametrize("wait", WAITS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_the_wait_ends_at_its_deadline(scenario: Scenario) -> None:
-    outcome = run_scenario(scenario, TIMEOUT)
+def test_the_wait_ends_at_its_deadline(scenario: Scenario, wait: str) -> None:
+    outcome = run_scenario(scenario, TIMEOUT, wait)
     assert isinstance(outcome.error, scenario.expected), outcome.error
     assert outcome.elapsed < TIMEOUT + SLACK
     assert outcome.left_open == 0

@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from typing import Any, Callable
+from urllib.parse import quote
 
 import pytest
 
@@ -474,3 +475,56 @@ class TestCancel:
         assert not waiter.is_alive()
         assert [type(exc) for exc in outcome] == [WaitCancelled]
         _assert_nothing_left_open(client, registry)
+
+
+class TestRetries:
+    """``JobsClient(retries=N)`` is the policy of the requests a wait makes, and exactly one
+    layer repeats them: a failing state check is sent 1 + N times back to back, no more."""
+
+    @pytest.mark.parametrize("retries", [0, 2])
+    @pytest.mark.parametrize("many", [False, True], ids=["wait_for", "wait_all"])
+    def test_a_failing_check_is_sent_once_plus_the_retries(
+        self, registry: FakeRegistry, retries: int, many: bool
+    ) -> None:
+        # The first 1 + N gets answer 503: all of them are the wait's first check, asked
+        # again N times by the wait (a second layer would have sent more, and succeeded).
+        failing = 1 + retries
+        fault = Faults(endpoint="get", status=503, retry_after="0", times=failing)
+        job_id = registry.add_job("build", "manual", faults=fault)
+        path = f"/registry/v2/jobs/build/{quote(job_id, safe='')}"
+        learned = threading.Event()  # the wait logged the state a get told it
+
+        class Learned(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if f"build job {job_id} is waiting" in record.getMessage():
+                    learned.set()
+
+        handler = Learned()
+        logging.getLogger("waylay_jobs").addHandler(handler)
+        logging.getLogger("waylay_jobs").setLevel(logging.INFO)
+        finals: list[Any] = []
+        try:
+            with JobsClient(registry.url, retries=retries) as client:
+                job = ("build", job_id)
+                waiting = threading.Thread(
+                    target=lambda: finals.append(
+                        client.wait_all([job], timeout=30) if many else client.wait_for(job)
+                    )
+                )
+                waiting.start()
+                registry.wait_for_requests(failing, path=path, timeout=10)
+                if many:
+                    # The tenant stream gives no close to check after: once its retries are
+                    # spent, the wait asks once more after a backoff, and that one is answered.
+                    assert learned.wait(10)
+                registry.transition("build", job_id, "completed")
+                waiting.join(30)
+        finally:
+            logging.getLogger("waylay_jobs").removeHandler(handler)
+        gets = [r for r in registry.requests if r.path == path]
+        # wait_for: the failing check, then the get that confirmed the end after close;
+        # wait_all: the failing check, the one answered, and the one that confirmed the end.
+        assert len(gets) == failing + (2 if many else 1)
+        assert _events_requests(registry) == 1
+        assert not waiting.is_alive()
+        assert len(finals) == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._http import Params, Transport, json_body, quote_segment
+from ._http.blocking import Params, Transport, json_body, quote_segment
 from ._policy import Deadline
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from ._defaults import DEFAULT_MAX_EVENT_SIZE
 from ._endpoints import get_job, open_events
 from ._events import EventStream
 from ._exceptions import ApiError, InvalidArgument, JobsError, StreamError, TransportError
-from ._http import Params, Transport
+from ._http.blocking import Params, Transport
 from ._models import Event, JobReference, JobResponse, JobSummary
 from ._policy import Deadline
 from ._query import encode_events_query

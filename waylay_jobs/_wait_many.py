@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 from ._endpoints import JOBS_PATH, get_job
 from ._events import EventStream
 from ._exceptions import ApiError, InvalidArgument, TransportError
-from ._http import Transport, json_body
+from ._http.blocking import Transport, json_body
 from ._models import Event, JobResponse, JobsResponse, decode_jobs_response
 from ._policy import Deadline
 from ._query import ListFilters, encode_events_query, encode_list_query

@@ -14,9 +14,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Optional
 
-from .._async_wait import AsyncTransport, wait_for_async
+from .._async_wait import wait_for_async
 from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_POLL_INTERVAL
 from .._exceptions import ApiError, JobsError, WaitTimeout
+from .._http.aio import AsyncTransport
 from .._waiting import Target, WaitOptions
 from ._sdk import AirflowNotFoundException, BaseTrigger, TriggerEvent
 from .hooks import WaylayJobsHook

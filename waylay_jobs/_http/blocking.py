@@ -22,16 +22,16 @@ import requests
 from requests.auth import AuthBase
 from requests.utils import requote_uri
 
-from ._checks import is_seconds
-from ._exceptions import (
+from .._checks import is_seconds
+from .._exceptions import (
     ApiError,
     AuthError,
     InvalidArgument,
     NotFoundError,
     TransportError,
 )
-from ._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
-from ._version import __version__
+from .._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
+from .._version import __version__
 
 logger = logging.getLogger("waylay_jobs")
 

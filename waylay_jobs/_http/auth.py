@@ -22,8 +22,9 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from ._exceptions import AuthError, InvalidArgument, TransportError
-from ._http import (
+from .._exceptions import AuthError, InvalidArgument, TransportError
+from .._policy import current_deadline, parse_retry_after
+from .blocking import (
     DEFAULT_TIMEOUT,
     USER_AGENT,
     Timeout,
@@ -35,7 +36,6 @@ from ._http import (
     normalize_gateway_url,
     plain_http_hint,
 )
-from ._policy import current_deadline, parse_retry_after
 
 logger = logging.getLogger("waylay_jobs")
 

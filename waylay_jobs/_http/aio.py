@@ -1,0 +1,645 @@
+"""The httpx transport of the asyncio wait: ``get`` and the event stream over ``httpx.AsyncClient``.
+
+Airflow's deferrable sensor hands its wait to a trigger, and a triggerer runs thousands of
+triggers in one event loop: no thread and no blocking call may be spent per wait. This module
+sends the requests of such a wait with ``await``: ``get`` with the transport's retry rules, the
+event stream through the library's SSE framing (:class:`~waylay_jobs._sse.SSEDecoder`, pushed
+bytes as they arrive) and event decoding. The driver is ``waylay_jobs._async_wait``.
+
+All waits of one event loop share one TLS context, one ``httpx.AsyncClient`` for their
+``get`` calls (a few keep-alive connections) and, per API key, one token; each stream has a
+light client of its own on that TLS context (see :func:`stream_client`). Cancelling the task
+that waits closes its stream's connection at once. Needs ``httpx`` (Airflow 3 depends on it);
+the rest of the library never imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import random
+import ssl
+import time
+import urllib.request
+import weakref
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import httpx
+
+from .._config import Credentials
+from .._defaults import DEFAULT_MAX_EVENT_SIZE
+from .._endpoints import EVENTS_PATH, job_path
+from .._exceptions import (
+    ApiError,
+    AuthError,
+    IdleTimeout,
+    StreamError,
+    StreamInterrupted,
+    TransportError,
+)
+from .._models import CloseEvent, Event, JobResponse, decode_job_response, parse_event
+from .._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, parse_retry_after
+from .._sse import PAUSE, PAUSED, SSEDecoder
+from .auth import DEFAULT_RENEW_MARGIN, mask, token_expiry
+from .blocking import (
+    DEFAULT_TIMEOUT,
+    MAX_ERROR_BODY,
+    MAX_WRONG_BODY,
+    USER_AGENT,
+    Params,
+    api_error,
+    body_snippet,
+    normalize_gateway_url,
+    plain_http_hint,
+)
+
+logger = logging.getLogger("waylay_jobs")
+
+_JSON_EXPECTED = "200 application/json"
+_STREAM_EXPECTED = "200 text/event-stream"
+_STREAM_HEADERS = {
+    "Accept": "text/event-stream",
+    "Accept-Encoding": "identity",
+    "Cache-Control": "no-cache",
+}
+
+# One client and one token cache per event loop: an AsyncClient's connections belong to the
+# loop that opened them, and a triggerer runs all its triggers in one loop.
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
+    weakref.WeakKeyDictionary()
+)
+_TOKENS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], _Token]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass
+class _Shared:
+    ssl_context: ssl.SSLContext
+    requests: httpx.AsyncClient
+    proxied_streams: httpx.AsyncClient
+    closer: AsyncGenerator[None, None]
+
+
+async def _close_at_loop_end(*clients: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    # An async generator left suspended here is closed by the loop's shutdown_asyncgens(),
+    # which asyncio.run() (the triggerer's loop, dag.test()'s in-line trigger) awaits before it
+    # closes the loop: the pooled keep-alive connections are closed then, not left to the GC.
+    try:
+        yield
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def _shared() -> _Shared:
+    """What the waits of the running event loop share: one TLS context, and the client of
+    their short requests (a few keep-alive connections for every wait's ``get``); created on
+    first use, closed when the loop shuts down (``asyncio.run`` ending)."""
+    loop = asyncio.get_running_loop()
+    shared = _CLIENTS.get(loop)
+    if shared is None or shared.requests.is_closed:
+        context = httpx.create_ssl_context()
+        headers = {"User-Agent": USER_AGENT}
+        requests = httpx.AsyncClient(
+            headers=headers,
+            verify=context,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            follow_redirects=True,
+        )
+        proxied = httpx.AsyncClient(
+            headers=headers,
+            verify=context,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            follow_redirects=True,
+        )
+        closer = _close_at_loop_end(requests, proxied)
+        await closer.__anext__()  # started: the loop now tracks it (weakly; kept in _Shared)
+        shared = _CLIENTS[loop] = _Shared(context, requests, proxied, closer)
+    return shared
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment routes ``url`` through a proxy (``HTTPS_PROXY`` & co)."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+async def stream_client(url: str) -> tuple[httpx.AsyncClient, bool]:
+    """The client to open one event stream of ``url`` with, and whether the caller owns it
+    (closes it with the stream).
+
+    A stream gets a client of its own, with a one-connection pool and the loop's shared TLS
+    context (creating one costs some 20 µs; a TLS context costs 20 ms). Why not one shared
+    pool: httpcore looks at every connection of a pool on each request and each response
+    close, so with 500 streams open in one pool each ``get`` and each stream's end cost the
+    loop milliseconds (measured: the ends of 500 jobs reached their triggers seconds late).
+    Behind an environment proxy the streams share one pool instead (httpx builds a proxy's
+    transport, and its TLS context, per client).
+    """
+    shared = await _shared()
+    if _proxied(url):
+        return shared.proxied_streams, False
+    transport = httpx.AsyncHTTPTransport(
+        verify=shared.ssl_context,
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
+    )
+    client = httpx.AsyncClient(
+        transport=transport,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+        trust_env=False,  # no proxy applies (checked above)
+    )
+    return client, True
+
+
+# -- responses to exceptions ------------------------------------------------------------------
+
+
+def _media_type(response: httpx.Response) -> str:
+    value = response.headers.get("Content-Type")
+    if not value:
+        return "no content type"
+    return value.split(";", 1)[0].strip().lower() or "no content type"
+
+
+def _encoding(response: httpx.Response) -> str:
+    declared = response.charset_encoding
+    if declared:
+        try:
+            return codecs.lookup(declared).name
+        except LookupError:
+            return "utf-8"
+    return "utf-8"
+
+
+def error_from_httpx(response: httpx.Response, *, expected: str, body: bytes) -> ApiError:
+    """The exception ``error_from_response`` gives for the same answer, for an httpx response:
+    401/403 :class:`AuthError`, 404 :class:`NotFoundError`, else :class:`ApiError`, with the
+    same message, error text, JSON body and ``Retry-After`` (``response`` is left ``None``:
+    the attribute holds a ``requests.Response``)."""
+    error = api_error(
+        method=response.request.method,
+        target=response.request.url.raw_path.decode("ascii", errors="replace"),
+        status=response.status_code,
+        media=_media_type(response),
+        body=body,
+        encoding=_encoding(response),
+        expected=expected,
+    )
+    error.retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+    return error
+
+
+def _has_request(exc: httpx.RequestError) -> bool:
+    try:
+        exc.request  # noqa: B018 - httpx raises RuntimeError when the error has none
+    except RuntimeError:
+        return False
+    return True
+
+
+def transport_error(what: str, exc: httpx.HTTPError) -> TransportError:
+    """A :class:`TransportError` for an httpx failure; as for ``requests``, only a read that
+    timed out on an open connection counts as the server having answered."""
+    failed = not isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout))
+    url = str(exc.request.url) if isinstance(exc, httpx.RequestError) and _has_request(exc) else ""
+    hint = plain_http_hint(exc, url) if isinstance(exc, httpx.ConnectError) else ""
+    error = TransportError(
+        f"{what}: expected a response, got {type(exc).__name__}: {exc}{hint}",
+        connect_failed=failed,
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _retryable(exc: TransportError) -> bool:
+    cause: Optional[BaseException] = exc.__cause__
+    for _ in range(8):  # httpx wraps httpcore's error, which wraps the ssl one
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLError):
+            return False  # a certificate problem does not go away by asking again
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
+async def _read_some(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+    except httpx.HTTPError as exc:
+        chunks.append(f" [body unreadable: {type(exc).__name__}]".encode())
+    return b"".join(chunks)[:limit]
+
+
+# -- auth ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Token:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    value: Optional[str] = None
+    renew_at: float = 0.0
+
+
+class _Auth:
+    """The ``Authorization`` header for a request: a fixed token, or one from an API key pair
+    (fetched once per event loop and key, renewed before ``exp`` and after a 401)."""
+
+    def __init__(self, credentials: Credentials, gateway_url: str) -> None:
+        self.token = credentials.token
+        self.api_key = credentials.api_key
+        self.api_secret = credentials.api_secret
+        self.tenant_id = credentials.tenant_id
+        prefix = (
+            normalize_gateway_url(credentials.accounts_url)
+            if credentials.accounts_url
+            else gateway_url + "/accounts/v1"
+        )
+        self.token_url = prefix + "/tokens"
+
+    def __repr__(self) -> str:
+        if self.token:
+            return "_Auth(token='***')"
+        if self.api_key:
+            return f"_Auth(api_key={mask(self.api_key)!r})"
+        return "_Auth(none)"
+
+    @property
+    def renewable(self) -> bool:
+        return self.token is None and self.api_key is not None
+
+    def _slot(self) -> _Token:
+        loop = asyncio.get_running_loop()
+        key = (self.token_url, self.api_key or "", self.api_secret or "", self.tenant_id or "")
+        slots = _TOKENS.setdefault(loop, {})
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = _Token()
+        return slot
+
+    async def header(
+        self, client: httpx.AsyncClient, deadline: Optional[Deadline]
+    ) -> Optional[str]:
+        """The ``Authorization`` value (``None`` without credentials)."""
+        if self.token:
+            return f"Bearer {self.token}"
+        if not self.renewable:
+            return None
+        slot = self._slot()
+        async with slot.lock:
+            if slot.value is None or time.time() >= slot.renew_at:
+                slot.value, slot.renew_at = await self._fetch(client, deadline)
+            return f"Bearer {slot.value}"
+
+    def forget(self, authorization: Optional[str]) -> None:
+        """Drop the token a request was rejected with (unless already replaced)."""
+        if self.renewable:
+            slot = self._slot()
+            if slot.value is not None and authorization == f"Bearer {slot.value}":
+                logger.info("the server rejected the token of %r; fetching a new one", self)
+                slot.value = None
+
+    async def _fetch(
+        self, client: httpx.AsyncClient, deadline: Optional[Deadline]
+    ) -> tuple[str, float]:
+        assert self.api_key is not None
+        assert self.api_secret is not None
+        if self.tenant_id is None:
+            params = {"grant_type": "client_credentials"}
+            body = {"clientId": self.api_key, "clientSecret": self.api_secret}
+        else:
+            params = {"grant_type": "application_credentials", "tenant": self.tenant_id}
+            body = {"applicationId": self.api_key, "applicationSecret": self.api_secret}
+        what = f"POST {self.token_url}?grant_type={params['grant_type']}"
+        try:
+            response = await client.post(
+                self.token_url,
+                params=params,
+                json=body,
+                headers={"Accept": "application/json"},
+                timeout=_timeout(DEFAULT_TIMEOUT, deadline),
+                # A 307/308 would re-send the secret to wherever it points: refuse instead.
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(what, exc) from exc
+        status = response.status_code
+        document: Any = None
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not 200 <= status < 300:
+            text = body_snippet(response.content, _encoding(response))
+            error = text or None
+            if isinstance(document, dict) and isinstance(document.get("error"), str):
+                error = document["error"]
+            raise AuthError(
+                f"{what}: expected 200 with a token for api key {mask(self.api_key)!r}, "
+                f"got {status} {_media_type(response)}" + (f": {text}" if text else ""),
+                status_code=status,
+                error=error,
+                data=document,
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), time.time()),
+            )
+        token = document.get("token") if isinstance(document, dict) else None
+        if not isinstance(token, str) or not token:
+            # Never quote a 2xx body: it may hold a token under another name.
+            raise AuthError(
+                f"{what}: expected a JSON object with a 'token' string, got {status} "
+                f"{_media_type(response)} without one",
+                status_code=status,
+            )
+        expires = token_expiry(token)
+        if expires is None:
+            return token, float("inf")
+        margin = min(DEFAULT_RENEW_MARGIN, max(0.0, expires - time.time()) / 2)
+        return token, expires - margin
+
+
+def _timeout(pair: tuple[float, float], deadline: Optional[Deadline]) -> httpx.Timeout:
+    connect, read = pair if deadline is None else deadline.cap_timeout(pair)
+    return httpx.Timeout(read, connect=connect, pool=connect)
+
+
+# -- the transport ------------------------------------------------------------------------------
+
+
+class AsyncTransport:
+    """The requests of a wait, sent through the loop's shared ``httpx.AsyncClient``.
+
+    Args:
+        credentials: the gateway and the token or key pair.
+        timeout: (connect, read) seconds for a ``get`` (a stream's read timeout is the
+            wait's idle timeout).
+        policy: the retry policy of a ``get`` (the same as the blocking transport's).
+        client: an ``httpx.AsyncClient`` to use instead of the shared ones, for requests and
+            streams alike (not closed here).
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        client: Optional[httpx.AsyncClient] = None,
+        _rng: Optional[random.Random] = None,
+    ) -> None:
+        self.gateway_url = normalize_gateway_url(credentials.gateway_url)
+        self.auth = _Auth(credentials, self.gateway_url)
+        self.timeout = timeout
+        self.policy = policy
+        self._client = client
+        self._rng = _rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    def __repr__(self) -> str:
+        return f"AsyncTransport(gateway_url={self.gateway_url!r}, auth={self.auth!r})"
+
+    async def requests_client(self) -> httpx.AsyncClient:
+        """The client that short requests go through."""
+        return self._client if self._client is not None else (await _shared()).requests
+
+    async def get_job(
+        self, job_type: str, job_id: str, *, deadline: Optional[Deadline] = None
+    ) -> JobResponse:
+        """``GET /registry/v2/jobs/{type}/{id}``, decoded, retried as the blocking one is."""
+        path = job_path(job_type, job_id)
+        attempt = 0
+        while True:
+            try:
+                response = await self._send(path, (), {"Accept": "application/json"}, deadline)
+            except TransportError as exc:
+                if not _retryable(exc) or not await self._pause(attempt, None, str(exc), deadline):
+                    raise
+                attempt += 1
+                continue
+            except AuthError as exc:
+                # Only the token request raises here; a busy token endpoint is worth a retry.
+                if not is_transient(exc.status_code) or not await self._pause(
+                    attempt, exc.retry_after, f"the token request got {exc.status_code}", deadline
+                ):
+                    raise
+                attempt += 1
+                continue
+            if is_transient(response.status_code):
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+                why = f"status {response.status_code}"
+                if await self._pause(attempt, retry_after, why, deadline):
+                    attempt += 1
+                    continue
+            break
+        kind = _media_type(response)
+        is_json = kind == "application/json" or (
+            kind.startswith("application/") and kind.endswith("+json")
+        )
+        if not 200 <= response.status_code < 300 or not is_json:
+            raise error_from_httpx(response, expected=_JSON_EXPECTED, body=response.content)
+        try:
+            document = json.loads(response.content)
+        except ValueError as exc:
+            expected = f"{_JSON_EXPECTED} (valid JSON)"
+            raise error_from_httpx(response, expected=expected, body=response.content) from exc
+        return decode_job_response(document)
+
+    async def open_events(
+        self,
+        params: Params,
+        *,
+        read_timeout: float,
+        deadline: Optional[Deadline] = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> AsyncEventStream:
+        """``GET /registry/v2/jobs/events``: an open stream; never retried here."""
+        pair = (self.timeout[0], read_timeout)
+        owned: Optional[httpx.AsyncClient] = None
+        if self._client is not None:
+            client = self._client
+        else:
+            client, owns = await stream_client(self.gateway_url + EVENTS_PATH)
+            owned = client if owns else None
+        stream: Optional[AsyncEventStream] = None
+        try:
+            response = await self._send(
+                EVENTS_PATH, params, _STREAM_HEADERS, deadline, pair, client, stream=True
+            )
+            try:
+                if not 200 <= response.status_code < 300:
+                    body = await _read_some(response, MAX_ERROR_BODY)
+                    raise error_from_httpx(response, expected=_STREAM_EXPECTED, body=body)
+                if _media_type(response) != "text/event-stream":
+                    body = await _read_some(response, MAX_WRONG_BODY)
+                    raise error_from_httpx(response, expected=_STREAM_EXPECTED, body=body)
+                stream = AsyncEventStream(response, max_event_size=max_event_size, owner=owned)
+            finally:
+                if stream is None:
+                    await response.aclose()
+        finally:
+            if stream is None and owned is not None:
+                await owned.aclose()
+        return stream
+
+    async def _send(
+        self,
+        path: str,
+        params: Params,
+        headers: dict[str, str],
+        deadline: Optional[Deadline],
+        pair: Optional[tuple[float, float]] = None,
+        client: Optional[httpx.AsyncClient] = None,
+        *,
+        stream: bool = False,
+    ) -> httpx.Response:
+        short = await self.requests_client()
+        client = client or short
+        url = self.gateway_url + path
+        for attempt in (1, 2):
+            authorization = await self.auth.header(short, deadline)
+            sent = dict(headers)
+            if authorization is not None:
+                sent["Authorization"] = authorization
+            request = client.build_request(
+                "GET",
+                url,
+                params=list(params),
+                headers=sent,
+                timeout=_timeout(pair or self.timeout, deadline),
+            )
+            try:
+                response = await client.send(request, stream=stream)
+            except httpx.HTTPError as exc:
+                raise transport_error(f"GET {path}", exc) from exc
+            if response.status_code == 401 and self.auth.renewable and attempt == 1:
+                await response.aclose()
+                self.auth.forget(authorization)
+                continue  # one resend with a new token
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pause(
+        self, attempt: int, retry_after: Optional[float], why: str, deadline: Optional[Deadline]
+    ) -> bool:
+        delay = self.policy.retry_pause(attempt, retry_after, self._rng, deadline)
+        if delay is None:
+            return False
+        logger.warning(
+            "retrying a GET in %.2fs (retry %d of %d) after %s",
+            delay,
+            attempt + 1,
+            self.policy.retries,
+            why,
+        )
+        await asyncio.sleep(delay)
+        return True
+
+
+class AsyncEventStream:
+    """The typed events of one streaming response, each as soon as its bytes have arrived.
+
+    :meth:`next` returns the next event, or raises :class:`StreamInterrupted` (the body ended
+    before ``close``), :class:`IdleTimeout`, ``EventTooLarge`` or ``EventDecodeError``; after
+    ``close`` the connection is released and :meth:`next` raises ``StopAsyncIteration``.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        owner: Optional[httpx.AsyncClient] = None,
+    ) -> None:
+        self.response = response
+        self._owner = owner
+        self._decoder = SSEDecoder(max_event_size=max_event_size)
+        self._pending: deque[bytes] = deque()
+        self._body_ended = False
+        self._done = False
+        self._bytes: AsyncIterator[bytes] = response.aiter_bytes()
+        self._events = self._decoder.iter_raw(self._chunks())
+
+    @property
+    def retry(self) -> Optional[int]:
+        """The reconnection delay the server asked for with ``retry:``, in milliseconds."""
+        return self._decoder.retry
+
+    def _chunks(self) -> Iterator[bytes]:
+        while True:
+            if self._pending:
+                yield self._pending.popleft()
+            elif self._body_ended:
+                return
+            else:
+                yield PAUSE  # the decoder hands control back: await more bytes
+
+    async def next(self) -> Event:
+        """The next event (see the class docstring)."""
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            while True:
+                item = next(self._events, None)
+                if item is PAUSED:
+                    await self._receive()
+                    continue
+                if item is None:
+                    dropped = ""
+                    if self._decoder.truncated:
+                        dropped = (
+                            f"; {self._decoder.dropped} bytes of an unterminated event were dropped"
+                        )
+                    raise StreamInterrupted(
+                        "expected the event stream to go on until its close event, "
+                        f"got the end of the stream first{dropped}"
+                    )
+                event = parse_event(item[0], item[1], self._decoder.last_event_id)
+                if isinstance(event, CloseEvent):
+                    await self.aclose()
+                return event
+        except StreamError:
+            await self.aclose()
+            raise
+
+    async def _receive(self) -> None:
+        try:
+            chunk = await self._bytes.__anext__()
+        except StopAsyncIteration:
+            self._body_ended = True
+            return
+        except httpx.ReadTimeout as exc:
+            raise IdleTimeout(
+                "expected more of the event stream, "
+                "got nothing within the idle timeout (the read timeout)"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise StreamInterrupted(
+                f"expected more of the event stream, got a broken connection: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if chunk:
+            self._pending.append(chunk)
+
+    async def aclose(self) -> None:
+        """Release the connection (closed, not pooled, when the body was not read to its end),
+        and the stream's own client if it has one. Idempotent."""
+        self._done = True
+        try:
+            await self.response.aclose()
+        finally:
+            if self._owner is not None:
+                await self._owner.aclose()
