@@ -477,6 +477,30 @@ class TestCancel:
         _assert_nothing_left_open(client, registry)
 
 
+    @pytest.mark.parametrize("endpoint", ["get", "token"])
+    def test_setting_the_event_cuts_a_request_in_flight(
+        self, make_fake_registry: Callable[..., FakeRegistry], endpoint: str
+    ) -> None:
+        # The state check (or the token exchange before anything) gets no answer for a
+        # minute: the wait sits in a blocking read of that request's response.
+        stall = Faults(endpoint=endpoint, delay=60.0)
+        registry = make_fake_registry(
+            speed=0.005, api_key="key", api_secret="secret", faults=stall
+        )
+        job_id = registry.add_job("build", "manual")
+        client = JobsClient(registry.url, api_key="key", api_secret="secret", retries=0)
+        check = f"/registry/v2/jobs/build/{quote(job_id, safe='')}"
+        path = "/accounts/v1/tokens" if endpoint == "token" else check
+        stop = threading.Event()
+        waiter, outcome = _wait_in_a_thread(client, ("build", job_id), stop)
+        registry.wait_for_requests(1, path=path)  # it arrived, and is not answered
+        stop.set()
+        waiter.join(timeout=10)  # far less than the minute the request would take
+        assert not waiter.is_alive()
+        assert [type(exc) for exc in outcome] == [WaitCancelled]
+        _assert_nothing_left_open(client, registry)
+
+
 class TestRetries:
     """``JobsClient(retries=N)`` is the policy of the requests a wait makes, and exactly one
     layer repeats them: a failing state check is sent 1 + N times back to back, no more."""

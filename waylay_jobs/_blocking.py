@@ -25,6 +25,7 @@ from ._endpoints import JOBS_PATH, get_job, open_events
 from ._events import EventStream
 from ._exceptions import ApiError, JobsError, TransportError
 from ._http.blocking import Transport, json_body
+from ._http.interrupt import Interrupter, interruptible
 from ._machine import (
     Done,
     Ended,
@@ -91,6 +92,8 @@ class BlockingWait:
             policy=transport.policy,
         )
         self.results: list[JobResponse] = []
+        # Only a wait that can be cancelled needs to cut its requests from another thread.
+        self.interrupter = Interrupter() if self.cancel is not None else None
         self._reader: Optional[_Reader] = None
         self._watcher: Optional[_CancelWatcher] = None
 
@@ -98,7 +101,8 @@ class BlockingWait:
         if not self.waiter.count:
             return
         if self.cancel is not None:
-            self._watcher = _CancelWatcher(self.cancel)
+            assert self.interrupter is not None
+            self._watcher = _CancelWatcher(self.cancel, self.interrupter)
         try:
             yield from self._loop()
         finally:
@@ -136,18 +140,25 @@ class BlockingWait:
 
     def _send(self, action: Union[Get, ListJobs]) -> None:
         waiter = self.waiter
+        # One attempt each: the machine repeats a failed request, by the transport's policy.
         try:
-            if isinstance(action, Get):
-                job = get_job(
-                    self.transport, action.job_type, action.job_id, deadline=waiter.deadline
-                )
-            else:
-                response = self.transport.get_json(
-                    JOBS_PATH, action.params(), deadline=waiter.deadline
-                )
-                listed = decode_jobs_response(json_body(response))
+            with interruptible(self.interrupter):
+                if isinstance(action, Get):
+                    job = get_job(
+                        self.transport,
+                        action.job_type,
+                        action.job_id,
+                        deadline=waiter.deadline,
+                        retry=False,
+                    )
+                else:
+                    response = self.transport.get_json(
+                        JOBS_PATH, action.params(), deadline=waiter.deadline, retry=False
+                    )
+                    listed = decode_jobs_response(json_body(response))
         except (ApiError, TransportError) as exc:
-            waiter.request_failed(self.clock(), exc)
+            if not self._cancelled():
+                waiter.request_failed(self.clock(), exc)
         else:
             if isinstance(action, Get):
                 waiter.job_received(self.clock(), job)
@@ -156,15 +167,20 @@ class BlockingWait:
 
     def _subscribe(self, action: Subscribe) -> None:
         try:
-            stream = open_events(
-                self.transport,
-                action.params(),
-                read_timeout=action.read_timeout,
-                max_event_size=DEFAULT_MAX_EVENT_SIZE,
-                deadline=self.waiter.deadline,
-            )
+            with interruptible(self.interrupter):
+                stream = open_events(
+                    self.transport,
+                    action.params(),
+                    read_timeout=action.read_timeout,
+                    max_event_size=DEFAULT_MAX_EVENT_SIZE,
+                    deadline=self.waiter.deadline,
+                )
         except (ApiError, TransportError) as exc:
-            self.waiter.subscribe_failed(self.clock(), exc)
+            if not self._cancelled():
+                self.waiter.subscribe_failed(self.clock(), exc)
+            return
+        if self._cancelled():
+            stream.close()
             return
         self._reader = _Reader(stream)
         if self._watcher is not None:
@@ -176,7 +192,7 @@ class BlockingWait:
         assert reader is not None
         item = reader.get(timeout)
         now = self.clock()
-        if self.cancel is not None and self.cancel.is_set():
+        if self._cancelled():
             return  # the stream was cut on purpose: the loop reports the cancel
         waiter = self.waiter
         if reader.stream.retry is not None:
@@ -191,6 +207,11 @@ class BlockingWait:
             raise item  # not the stream's doing: a bug, surfaced where it can be seen
         else:
             waiter.event_received(now, item)
+
+    def _cancelled(self) -> bool:
+        # What an I/O step brought back once cancel is set is the cut, not news for the
+        # machine: the loop reports the cancel instead.
+        return self.cancel is not None and self.cancel.is_set()
 
     def _close_stream(self) -> None:
         reader, self._reader = self._reader, None
@@ -246,10 +267,12 @@ class _Reader:
 
 
 class _CancelWatcher:
-    """A thread that cuts the current stream once the ``cancel`` event is set."""
+    """A thread that, once the ``cancel`` event is set, cuts the current stream and the
+    requests in flight (through the wait's :class:`Interrupter`)."""
 
-    def __init__(self, cancel: Any) -> None:
+    def __init__(self, cancel: Any, interrupter: Interrupter) -> None:
         self._cancel = cancel
+        self._interrupter = interrupter
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._stream: Optional[EventStream] = None
@@ -269,6 +292,7 @@ class _CancelWatcher:
     def _run(self) -> None:
         while not self._done.is_set():
             if self._cancel.wait(CANCEL_CHECK_EVERY):
+                self._interrupter.interrupt()
                 with self._lock:
                     if self._stream is not None:
                         self._stream.cancel()

@@ -27,12 +27,18 @@ def job_path(job_type: Any, job_id: Any) -> str:
 
 
 def get_job(
-    transport: Transport, job_type: str, job_id: str, *, deadline: Optional[Deadline] = None
+    transport: Transport,
+    job_type: str,
+    job_id: str,
+    *,
+    deadline: Optional[Deadline] = None,
+    retry: bool = True,
 ) -> JobResponse:
-    """``GET /registry/v2/jobs/{type}/{id}``, decoded."""
+    """``GET /registry/v2/jobs/{type}/{id}``, decoded (one attempt with ``retry=False``)."""
     from ._models import decode_job_response
 
-    response = transport.get_json(job_path(job_type, job_id), (), deadline=deadline)
+    path = job_path(job_type, job_id)
+    response = transport.get_json(path, (), deadline=deadline, retry=retry)
     return decode_job_response(json_body(response))
 
 

@@ -36,6 +36,7 @@ from .blocking import (
     normalize_gateway_url,
     plain_http_hint,
 )
+from .interrupt import acquire
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -199,17 +200,31 @@ class ApiKeyAuth(RenewableAuth):
 
     def token(self) -> str:
         """A token valid for a while yet, fetched (by one thread at a time) when needed."""
-        with self._lock:
+        # Bounded by the deadline of the request that needs it, and cut by its wait's cancel:
+        # another thread's slow token exchange must not hold this one past its own deadline.
+        if not acquire(self._lock, current_deadline.get()):
+            raise TransportError(
+                f"expected a token for {self}, got none in time: another thread's token "
+                "request was still under way",
+                connect_failed=False,
+            )
+        try:
             if self._token is None or self._clock() >= self._renew_at:
                 self._token, self._renew_at = self._fetch()
             return self._token
+        finally:
+            self._lock.release()
 
     def renew_after_401(self, authorization: str | None) -> bool:
         """Forget the token a request was rejected with, unless another thread already did."""
-        with self._lock:
+        if not acquire(self._lock, current_deadline.get()):
+            return True  # the resend's token() says why there is no token
+        try:
             if self._token is not None and authorization == f"Bearer {self._token}":
                 logger.info("the server rejected the token of %s; fetching a new one", self)
                 self._token = None
+        finally:
+            self._lock.release()
         return True
 
     def _fetch(self) -> tuple[str, float]:

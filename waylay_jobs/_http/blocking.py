@@ -32,6 +32,7 @@ from .._exceptions import (
 )
 from .._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
 from .._version import __version__
+from .interrupt import InterruptibleAdapter
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -203,12 +204,14 @@ class Transport:
         *,
         raw_response: bool = False,
         deadline: Optional[Deadline] = None,
+        retry: bool = True,
     ) -> requests.Response:
         """GET a JSON document, with retries; raise unless it is a 2xx ``application/json``.
 
         With ``raw_response=True`` the (last) response is returned as it is, unchecked.
         With a ``deadline``, no timeout, retry or pause outlives it: the last error is raised
-        instead of a pause that would reach it.
+        instead of a pause that would reach it. With ``retry=False`` it is one attempt (a wait
+        repeats its requests itself, by the same policy).
 
         Raises:
             AuthError, NotFoundError, ApiError: the server answered with an error or not JSON.
@@ -222,19 +225,19 @@ class Transport:
                 )
             except TransportError as exc:
                 retryable = _retryable(exc.__cause__)
-                if not retryable or not self._pause(attempt, None, str(exc), deadline):
+                if not retry or not retryable or not self._pause(attempt, None, str(exc), deadline):
                     raise
                 attempt += 1
                 continue
             except AuthError as exc:
                 # Only the token request raises here; a busy token endpoint is worth a retry.
-                if not is_transient(exc.status_code) or not self._pause(
+                if not retry or not is_transient(exc.status_code) or not self._pause(
                     attempt, exc.retry_after, f"the token request got {exc.status_code}", deadline
                 ):
                     raise
                 attempt += 1
                 continue
-            if is_transient(response.status_code):
+            if retry and is_transient(response.status_code):
                 retry_after = self._retry_after(response)
                 if self._pause(attempt, retry_after, f"status {response.status_code}", deadline):
                     response.close()
@@ -361,7 +364,7 @@ def _new_session() -> requests.Session:
     # One client is often shared by threads, each wait holding one connection: with requests'
     # default of 10 pooled connections per host, urllib3 closes the rest after use and logs
     # a warning for each.
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_MAXSIZE)
+    adapter = InterruptibleAdapter(pool_maxsize=POOL_MAXSIZE)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
