@@ -1,4 +1,4 @@
-"""The asyncio driver (``_async_wait``) against the fake registry, beside the blocking client.
+"""The asyncio driver (``_aio``) against the fake registry, beside the blocking client.
 
 The same fault tables as ``test_hardening_faults.py``: the async stream must give the events
 and the exceptions the blocking ``events()`` gives, and the async ``wait_for`` must end the way
