@@ -158,10 +158,10 @@ async def _wait_async(
     jobs: list[Any],
     timeout: Optional[float],
 ) -> tuple[float, Optional[BaseException]]:
-    from waylay_jobs._aio import AsyncWait
     from waylay_jobs._config import Credentials
     from waylay_jobs._http.aio import AsyncTransport
-    from waylay_jobs._machine import JobScope, TenantScope, WaitOptions
+    from waylay_jobs._wait.aio import AsyncWait
+    from waylay_jobs._wait.machine import JobScope, TenantScope, WaitOptions
 
     transport = AsyncTransport(Credentials(gateway_url=url, **credentials))
     stuck: Optional[asyncio.Task[Any]] = None

@@ -26,13 +26,13 @@ from waylay_jobs import (
     TransportError,
     WaitTimeout,
 )
-from waylay_jobs._aio import wait_for_async
 from waylay_jobs._config import Credentials
 from waylay_jobs._http.aio import AsyncTransport, _shared
-from waylay_jobs._machine import WaitOptions
 from waylay_jobs._policy import RetryPolicy
 from waylay_jobs._query import encode_events_query
-from waylay_jobs._targets import Target
+from waylay_jobs._wait.aio import wait_for_async
+from waylay_jobs._wait.machine import WaitOptions
+from waylay_jobs._wait.targets import Target
 from waylay_jobs.testing import FakeRegistry, Faults
 
 from .test_hardening_faults import QUIET_IDLE, STATUS_FAULTS, STREAM_FAULTS
@@ -269,8 +269,8 @@ def test_waits_of_one_loop_share_one_tls_context(
 
 
 def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeRegistry) -> None:
-    from waylay_jobs._aio import AsyncWait
-    from waylay_jobs._machine import TenantScope
+    from waylay_jobs._wait.aio import AsyncWait
+    from waylay_jobs._wait.machine import TenantScope
 
     jobs = [
         ("build", fake_registry.add_job("build", "success", start="subscribe")),

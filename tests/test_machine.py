@@ -31,7 +31,9 @@ from waylay_jobs import (
     WaitCancelled,
     WaitTimeout,
 )
-from waylay_jobs._machine import (
+from waylay_jobs._models import Event, decode_job_response, parse_event
+from waylay_jobs._policy import Deadline, RetryPolicy
+from waylay_jobs._wait.machine import (
     PROBE_ORDER,
     Done,
     Ended,
@@ -48,9 +50,7 @@ from waylay_jobs._machine import (
     created_time,
     error_kind,
 )
-from waylay_jobs._models import Event, decode_job_response, parse_event
-from waylay_jobs._policy import Deadline, RetryPolicy
-from waylay_jobs._targets import Target
+from waylay_jobs._wait.targets import Target
 
 A = Target("build", "a")
 CREATED = "2026-05-02T09:14:03.512Z"

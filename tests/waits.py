@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from waylay_jobs import JobResponse, JobsClient, _blocking
-from waylay_jobs._machine import WaitOptions
+from waylay_jobs import JobResponse, JobsClient
+from waylay_jobs._wait import blocking as _blocking
+from waylay_jobs._wait.machine import WaitOptions
 
 
 def wait_with(

@@ -20,14 +20,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, TextIO
 
-from ._blocking import many_wait, resolve_job, wait_for
 from ._cli_render import clean, duration, job_summary, pretty_json, table
 from ._client import JobsClient
 from ._exceptions import JobFailed, JobsError, JobsFailed
-from ._machine import WaitOptions
 from ._models import Event, JobEvent, JobResponse, JobType
 from ._policy import Deadline
-from ._targets import target_of
+from ._wait.blocking import many_wait, resolve_job, wait_for
+from ._wait.machine import WaitOptions
+from ._wait.targets import target_of
 
 logger = logging.getLogger("waylay_jobs")
 

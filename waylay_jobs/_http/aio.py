@@ -4,7 +4,7 @@ Airflow's deferrable sensor hands its wait to a trigger, and a triggerer runs th
 triggers in one event loop: no thread and no blocking call may be spent per wait. This module
 sends the requests of such a wait with ``await``: ``get`` with the transport's retry rules, the
 event stream through the library's SSE framing (:class:`~waylay_jobs._sse.SSEDecoder`, pushed
-bytes as they arrive) and event decoding. The driver is ``waylay_jobs._aio``.
+bytes as they arrive) and event decoding. The driver is ``waylay_jobs._wait.aio``.
 
 All waits of one event loop share one TLS context, one ``httpx.AsyncClient`` for their
 ``get`` calls (a few keep-alive connections) and, per API key, one token; each stream has a

@@ -1,6 +1,6 @@
 """The asyncio driver of the wait machine, over the httpx transport.
 
-The same machine as the blocking driver (:class:`~waylay_jobs._machine.Waiter`), for one job or
+The same machine as the blocking driver (:class:`~waylay_jobs._wait.machine.Waiter`), for one job or
 many, carried out with ``await``: no thread and no blocking call per wait, so that thousands of
 waits share one event loop (Airflow's triggerer). The event stream is read by a task of its
 own into a buffer, so that the loop can wait for the next event for exactly as long as the
@@ -17,9 +17,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Callable, Optional, Union
 
-from ._exceptions import ApiError, JobsError, TransportError
-from ._http.aio import AsyncEventStream, AsyncTransport
-from ._machine import (
+from .._exceptions import ApiError, JobsError, TransportError
+from .._http.aio import AsyncEventStream, AsyncTransport
+from .._models import JobResponse
+from .._policy import Deadline
+from .machine import (
     Done,
     Ended,
     Fail,
@@ -33,16 +35,14 @@ from ._machine import (
     Waiter,
     WaitOptions,
 )
-from ._models import JobResponse
-from ._policy import Deadline
-from ._targets import Target, target_of
+from .targets import Target, target_of
 
 _END = object()  # the reader's mark for the end of the stream
 
 
 class AsyncWait:
     """One wait, driven in the running event loop; iterate it (``async for``) for
-    ``(final job, positions)`` as jobs end. As :class:`~waylay_jobs._blocking.BlockingWait`:
+    ``(final job, positions)`` as jobs end. As :class:`~waylay_jobs._wait.blocking.BlockingWait`:
     the iteration ends when every job has ended (:attr:`results`), or raises what the wait
     raises; ``options.cancel`` is not used (cancel the task instead)."""
 

@@ -1,6 +1,6 @@
 """The blocking driver of the wait machine, over the ``requests`` transport.
 
-The machine (:class:`~waylay_jobs._machine.Waiter`) decides; this loop carries its actions out
+The machine (:class:`~waylay_jobs._wait.machine.Waiter`) decides; this loop carries its actions out
 on the calling thread: ``get`` and ``list`` through the transport, bounded by the wait's
 deadline; sleeps with ``time.sleep`` (or the ``cancel`` event's ``wait``). The event stream is
 read on a thread of its own into a queue, so that the calling thread can wait for the next
@@ -20,13 +20,15 @@ import time
 from collections.abc import Generator, Iterator
 from typing import Any, Callable, Optional, Union
 
-from ._defaults import DEFAULT_MAX_EVENT_SIZE
-from ._endpoints import JOBS_PATH, get_job, open_events
-from ._events import EventStream
-from ._exceptions import ApiError, JobsError, TransportError
-from ._http.blocking import Transport, json_body
-from ._http.interrupt import Interrupter, interruptible
-from ._machine import (
+from .._defaults import DEFAULT_MAX_EVENT_SIZE
+from .._endpoints import JOBS_PATH, get_job, open_events
+from .._events import EventStream
+from .._exceptions import ApiError, JobsError, TransportError
+from .._http.blocking import Transport, json_body
+from .._http.interrupt import Interrupter, interruptible
+from .._models import CloseEvent, JobResponse, decode_jobs_response
+from .._policy import Deadline
+from .machine import (
     Done,
     Ended,
     Fail,
@@ -41,9 +43,7 @@ from ._machine import (
     Waiter,
     WaitOptions,
 )
-from ._models import CloseEvent, JobResponse, decode_jobs_response
-from ._policy import Deadline
-from ._targets import Target, job_list, target_of
+from .targets import Target, job_list, target_of
 
 #: Seconds between the cancel watcher's looks at the ``cancel`` event: a ``threading.Event``
 #: offers no callback, and this bounds how late a request or read in progress is cut.

@@ -41,9 +41,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from ._checks import check_flag, check_seconds
-from ._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAM_FAILURES, DEFAULT_POLL_INTERVAL
-from ._exceptions import (
+from .._checks import check_flag, check_seconds
+from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAM_FAILURES, DEFAULT_POLL_INTERVAL
+from .._exceptions import (
     ApiError,
     AuthError,
     EventDecodeError,
@@ -57,7 +57,7 @@ from ._exceptions import (
     WaitCancelled,
     WaitTimeout,
 )
-from ._models import (
+from .._models import (
     TERMINAL_STATES,
     CloseEvent,
     Event,
@@ -66,9 +66,9 @@ from ._models import (
     JobsResponse,
     JobType,
 )
-from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, past_deadline
-from ._query import ListFilters, Params, encode_events_query, encode_list_query
-from ._targets import Target
+from .._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, past_deadline
+from .._query import ListFilters, Params, encode_events_query, encode_list_query
+from .targets import Target
 
 logger = logging.getLogger("waylay_jobs")
 

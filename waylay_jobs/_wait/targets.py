@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._exceptions import InvalidArgument
-from ._models import JobReference, JobResponse, JobSummary
+from .._exceptions import InvalidArgument
+from .._models import JobReference, JobResponse, JobSummary
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``WaylayJobTrigger``: waits for a job in Airflow's triggerer by following its event stream.
 
 A triggerer runs every deferred task's trigger in one asyncio event loop. This trigger is a
-thin shell around the library's async wait (``waylay_jobs._aio``): the same decisions
+thin shell around the library's async wait (``waylay_jobs._wait.aio``): the same decisions
 as ``JobsClient.wait_for`` (subscribe, then check the state with ``get``; confirm an end seen
 on the stream with ``get``; reconnect with backoff; poll after repeated stream failures; one
 deadline), with no thread per trigger and one HTTP client (one TLS context, one connection
@@ -14,12 +14,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Optional
 
-from .._aio import wait_for_async
 from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_POLL_INTERVAL
 from .._exceptions import ApiError, JobsError, WaitTimeout
 from .._http.aio import AsyncTransport
-from .._machine import WaitOptions
-from .._targets import Target
+from .._wait.aio import wait_for_async
+from .._wait.machine import WaitOptions
+from .._wait.targets import Target
 from ._sdk import AirflowNotFoundException, BaseTrigger, TriggerEvent
 from .hooks import WaylayJobsHook
 from .tasks import job_summary
