@@ -283,7 +283,7 @@ def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeReg
         wait = AsyncWait(
             transport(fake_registry), jobs, WaitOptions(timeout=30), scope=TenantScope()
         )
-        ended = [(str(job.job.job.id), str(job.job.state)) async for job, _ in wait]
+        ended = [(str(e.job.job.job.id), str(e.job.job.state)) async for e in wait]
         return ended, wait.results
 
     ended, results = asyncio.run(follow())

@@ -23,6 +23,7 @@ from .._models import JobResponse
 from .._policy import Deadline
 from .machine import (
     Done,
+    Dropped,
     Ended,
     Fail,
     Get,
@@ -41,10 +42,12 @@ _END = object()  # the reader's mark for the end of the stream
 
 
 class AsyncWait:
-    """One wait, driven in the running event loop; iterate it (``async for``) for
-    ``(final job, positions)`` as jobs end. As :class:`~waylay_jobs._wait.blocking.BlockingWait`:
-    the iteration ends when every job has ended (:attr:`results`), or raises what the wait
-    raises; ``options.cancel`` is not used (cancel the task instead)."""
+    """One wait, driven in the running event loop; iterate it (``async for``) for the
+    :class:`Ended` (and, with a scope that isolates jobs, :class:`Dropped`) of each job as it
+    ends. As :class:`~waylay_jobs._wait.blocking.BlockingWait`: the iteration ends when every
+    job has ended (:attr:`results`), or raises what the wait raises; ``options.cancel`` is not
+    used (cancel the task instead). Jobs may join (:meth:`add`) and leave (:meth:`remove`)
+    while it runs."""
 
     def __init__(
         self,
@@ -74,7 +77,17 @@ class AsyncWait:
         self.results: list[JobResponse] = []
         self._reader: Optional[_Reader] = None
 
-    async def __aiter__(self) -> AsyncIterator[tuple[JobResponse, tuple[int, ...]]]:
+    def add(self, target: Target) -> None:
+        """A job joins the wait; a read in progress is cut short so that it is checked now."""
+        self.waiter.add(self.clock(), target)
+        if self._reader is not None:
+            _wake(self._reader.wakeup)
+
+    def remove(self, target: Target) -> None:
+        """A job leaves the wait."""
+        self.waiter.remove((str(target.type), target.id))
+
+    async def __aiter__(self) -> AsyncIterator[Union[Ended, Dropped]]:
         waiter = self.waiter
         try:
             while True:
@@ -89,8 +102,8 @@ class AsyncWait:
                     await self._subscribe(action)
                 elif isinstance(action, Sleep):
                     await asyncio.sleep(action.seconds)
-                elif isinstance(action, Ended):
-                    yield action.job, action.positions
+                elif isinstance(action, (Ended, Dropped)):
+                    yield action
                 elif isinstance(action, Done):
                     self.results = list(action.results)
                     return
@@ -160,7 +173,7 @@ class _Reader:
     def __init__(self, stream: AsyncEventStream) -> None:
         self.stream = stream
         self._items: collections.deque[Any] = collections.deque()
-        self._wakeup: Optional[asyncio.Future[None]] = None
+        self.wakeup: Optional[asyncio.Future[None]] = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -174,20 +187,20 @@ class _Reader:
 
     def _put(self, item: Any) -> None:
         self._items.append(item)
-        _wake(self._wakeup)
+        _wake(self.wakeup)
 
     async def get(self, timeout: float) -> Any:
         """The next item (an event, an exception, or the end), or ``None`` when none came
         within ``timeout`` seconds (0: only one that has already arrived)."""
         if not self._items and timeout > 0:
             loop = asyncio.get_running_loop()
-            self._wakeup = wakeup = loop.create_future()
+            self.wakeup = wakeup = loop.create_future()
             timer = loop.call_later(timeout, _wake, wakeup)
             try:
                 await wakeup
             finally:
                 timer.cancel()
-                self._wakeup = None
+                self.wakeup = None
         return self._items.popleft() if self._items else None
 
     async def stop(self) -> None:

@@ -207,6 +207,15 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A job left the wait with ``error`` (a scope that isolates jobs: one job's 404 or
+    refusal is that job's outcome, not the wait's)."""
+
+    target: Target
+    error: JobsError
+
+
+@dataclass(frozen=True)
 class Done:
     """Every job ended: the final jobs, one per position, in the order given."""
 
@@ -220,7 +229,7 @@ class Fail:
     error: JobsError
 
 
-Action = Union[Get, ListJobs, Subscribe, Read, Sleep, Ended, Done, Fail]
+Action = Union[Get, ListJobs, Subscribe, Read, Sleep, Ended, Dropped, Done, Fail]
 
 
 def log_state(label: str, state: str, progress: Optional[float], elapsed: float) -> None:
@@ -322,6 +331,9 @@ class Scope:
     drains: bool = True
     #: The requests of a check, as the log line about polling names them.
     polls_with = "list and get"
+    #: Whether a job's own 404 or refusal drops that job (:class:`Dropped`) instead of
+    #: failing the wait.
+    isolates = False
 
     def subscription(self, waiter: Waiter, read_timeout: float) -> Subscribe:
         """The subscription for the jobs of ``waiter``."""
@@ -494,6 +506,22 @@ class TenantScope(Scope):
         )
 
 
+class SharedScope(TenantScope):
+    """The tenant's whole stream for the jobs of many waiters that come and go
+    (:meth:`Waiter.add`, :meth:`Waiter.remove`): Airflow's triggers in one event loop. It
+    filters on no type (a job of any type may join), and a job's own error is that job's
+    outcome (:class:`Dropped`), not the others'."""
+
+    isolates = True
+
+    def subscription(self, waiter: Waiter, read_timeout: float) -> Subscribe:
+        return Subscribe(None, None, None, read_timeout)
+
+    def missing(self, waiter: Waiter, target: Target, error: Optional[NotFoundError]) -> None:
+        assert error is not None  # a shared wait is given types, never bare ids
+        waiter.drop((str(target.type), target.id), error)
+
+
 # -- the machine --------------------------------------------------------------------------------
 
 
@@ -547,6 +575,7 @@ class Waiter:
         self._now = start
         self._ended = 0
         self._reports: collections.deque[Key] = collections.deque()
+        self._dropped: collections.deque[Dropped] = collections.deque()
         self._gets: collections.deque[Key] = collections.deque()
         self._lists: collections.deque[_ListPlan] = collections.deque()
         self._inflight: Optional[_Request] = None
@@ -597,12 +626,12 @@ class Waiter:
 
     def results(self) -> tuple[JobResponse, ...]:
         """The final job of every position (once every job has ended)."""
-        results: list[Optional[JobResponse]] = [None] * self.count
-        for job in self.jobs.values():
-            for position in job.positions:
-                results[position] = job.final
-        finals = tuple(r for r in results if r is not None)
-        assert len(finals) == self.count
+        placed = sorted(
+            ((position, job.final) for job in self.jobs.values() for position in job.positions),
+            key=lambda pair: pair[0],
+        )
+        finals = tuple(final for _, final in placed if final is not None)
+        assert len(finals) == len(placed)
         return finals
 
     # -- what to do next --------------------------------------------------------------------
@@ -612,10 +641,12 @@ class Waiter:
         self._now = now
         if self._outcome is not None:
             return self._outcome
-        if self._reports and self._first_check_done:
-            job = self.jobs[self._reports.popleft()]
-            assert job.final is not None
-            return Ended(job.final, tuple(job.positions))
+        if self._dropped:
+            return self._dropped.popleft()
+        while self._reports and self._first_check_done:
+            reported = self.jobs.get(self._reports.popleft())
+            if reported is not None and reported.final is not None:  # else it was removed
+                return Ended(reported.final, tuple(reported.positions))
         if self.deadline.expired(now):
             last = self._last_error
             if isinstance(last, TransportError) and last.connect_failed and not self._answered:
@@ -675,7 +706,9 @@ class Waiter:
             self._resolved(request, response)
             return
         assert isinstance(request, tuple), request
-        self._learn(self.jobs[request], response)
+        job = self.jobs.get(request)
+        if job is not None:  # else it was removed while the get was under way
+            self._learn(job, response)
         self._after_request()
 
     def listed(self, now: float, response: JobsResponse) -> None:
@@ -731,6 +764,12 @@ class Waiter:
             self._answered = True
         kind = error_kind(exc)
         listing = isinstance(request, _ListPlan)
+        # Refused credentials concern every job; any other refusal, only the job asked about.
+        isolated = kind == "fatal" and not isinstance(exc, AuthError)
+        if self.scope.isolates and isolated and isinstance(request, tuple):
+            self.drop(request, exc)
+            self._after_request()
+            return
         if isinstance(exc, NotFoundError) and self._missing(request, exc):
             return
         if kind == "fatal" and (not listing or isinstance(exc, AuthError)):
@@ -786,7 +825,9 @@ class Waiter:
             return True
         if self._first_check_done or not isinstance(request, tuple):
             return False  # deleted during the wait: fatal, as any 404
-        job = self.jobs.pop(request)
+        job = self.jobs.pop(request, None)
+        if job is None:
+            return True  # removed while the get was under way
         self.scope.missing(self, job.target, exc)
         self._after_request()
         return True
@@ -888,6 +929,39 @@ class Waiter:
         if self._outcome is None:
             self.fail(self.scope.cancelled(self))
 
+    def add(self, now: float, target: Target) -> None:
+        """A job joins the wait (a typed target; one already waited for is not added twice).
+        It is checked with ``get`` as soon as the stream is live, or with the next check."""
+        self._now = now
+        assert target.type is not None, target
+        key = (target.type, target.id)
+        if key in self.jobs:
+            return
+        job = self._job_at(key, self.count)
+        self.count += 1
+        self.items.append(target)
+        if self._live or self.polling:
+            # Every change from now on is on the live stream: one get sees an earlier end.
+            self._queue_get(job)
+
+    def remove(self, key: Key) -> None:
+        """A job leaves the wait, whatever its state; what is under way for it is ignored."""
+        job = self.jobs.pop(key, None)
+        if job is None:
+            return
+        if job.final is not None:
+            self._ended -= 1
+        if key in self._gets:
+            self._gets.remove(key)
+        self._after_request()
+
+    def drop(self, key: Key, error: JobsError) -> None:
+        """End the wait for one job with ``error`` (see :attr:`Scope.isolates`)."""
+        job = self.jobs.get(key)
+        if job is not None:
+            self.remove(key)
+            self._dropped.append(Dropped(job.target, error))
+
     def fail(self, error: JobsError, cause: Optional[BaseException] = None) -> Fail:
         """End the wait with ``error`` (``cause`` chained unless it has one)."""
         if cause is not None and error.__cause__ is None and cause is not error:
@@ -907,7 +981,8 @@ class Waiter:
             return f"job {request.job_id}"
         if isinstance(request, _ListPlan):
             return f"{request.job_type} jobs"
-        return self.jobs[request].target.label
+        job = self.jobs.get(request)
+        return job.target.label if job is not None else "a job no longer waited for"
 
     def _job_at(self, key: Key, position: int) -> Job:
         job = self.jobs.get(key)
