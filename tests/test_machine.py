@@ -36,12 +36,14 @@ from waylay_jobs._policy import Deadline, RetryPolicy
 from waylay_jobs._wait.machine import (
     PROBE_ORDER,
     Done,
+    Dropped,
     Ended,
     Fail,
     Get,
     JobScope,
     ListJobs,
     Read,
+    SharedScope,
     Sleep,
     Subscribe,
     TenantScope,
@@ -120,7 +122,7 @@ class Run:
         **options: Any,
     ) -> None:
         self.scope = scope
-        self.targets = targets or [A]
+        self.targets = [A] if targets is None else targets
         self.clock = Clock()
         start = self.clock.now
         self.waiter = Waiter(
@@ -926,3 +928,95 @@ def test_bad_options_are_refused_before_anything_happens(options: dict[str, Any]
     name = next(iter(options))
     with pytest.raises(ValueError, match=name):
         WaitOptions(**options)
+
+
+# -- the shared scope: jobs join and leave a running wait ----------------------------------------
+
+D = Target("deploy", "d")
+
+
+def shared_run(*targets: Target) -> Run:
+    run = Run("tenant", targets=[], timeout=None)
+    run.waiter.scope = SharedScope()
+    for target in targets:
+        run.waiter.add(run.now, target)
+    return run
+
+
+def test_a_shared_wait_subscribes_to_every_type_and_checks_the_jobs_it_was_given() -> None:
+    run = shared_run(A)
+    assert run.next() == Subscribe(None, None, None, run.waiter.options.idle_timeout)
+    run.waiter.subscribed(run.now)
+    run.waiter.event_received(run.now, event("ack"))
+    run.get("active")
+    run.expect(Read)
+
+
+def test_a_job_that_joins_a_live_stream_is_checked_at_once_and_followed() -> None:
+    run = shared_run(A)
+    run.subscribe()
+    run.waiter.add(run.now, D)
+    run.get("running", D)  # an end before it joined is seen by this get
+    run.expect(Read)
+    run.waiter.event_received(run.now, event("completed", D))
+    run.get("completed", D)
+    ended = run.next()
+    assert isinstance(ended, Ended)
+    assert ended.job.job.job.id == "d"
+    run.expect(Read)  # A is still followed
+    assert [job.target for job in run.waiter.pending()] == [A]
+
+
+def test_a_job_that_joins_before_the_stream_answers_is_in_the_first_check() -> None:
+    run = shared_run(A)
+    run.expect(Subscribe)
+    run.waiter.add(run.now, D)
+    run.waiter.subscribed(run.now)
+    run.waiter.event_received(run.now, event("ack"))
+    asked = {run.next(), None}
+    run.waiter.job_received(run.now, job(A, "active"))
+    asked.add(run.next())
+    run.waiter.job_received(run.now, job(D, "active"))
+    assert asked == {Get("build", "a"), Get("deploy", "d"), None}
+    run.expect(Read)
+
+
+def test_a_job_that_leaves_is_no_longer_followed_and_its_answer_is_ignored() -> None:
+    run = shared_run(A, D)
+    run.expect(Subscribe)
+    run.waiter.subscribed(run.now)
+    run.waiter.event_received(run.now, event("ack"))
+    run.get("active")  # A's ...
+    assert run.next() == Get("deploy", "d")
+    run.waiter.remove(("deploy", "d"))  # ... and D leaves while its get is under way
+    run.waiter.job_received(run.now, job(D, "completed"))
+    run.expect(Read)
+    assert list(run.waiter.jobs) == [("build", "a")]
+    run.waiter.remove(("build", "a"))
+    assert run.next() == Done(())  # nobody left: the wait ends, and the stream with it
+    assert not run.waiter.keeps_stream
+
+
+def test_one_jobs_404_drops_that_job_and_the_others_go_on() -> None:
+    run = shared_run(A, D)
+    run.expect(Subscribe)
+    run.waiter.subscribed(run.now)
+    run.waiter.event_received(run.now, event("ack"))
+    gone = NotFoundError("no such job", status_code=404)
+    assert run.next() == Get("build", "a")
+    run.waiter.request_failed(run.now, gone)
+    assert run.next() == Dropped(A, gone)
+    run.get("active", D)
+    run.expect(Read)
+    assert list(run.waiter.jobs) == [("deploy", "d")]
+
+
+def test_refused_credentials_end_the_shared_wait_for_every_job() -> None:
+    run = shared_run(A, D)
+    run.expect(Subscribe)
+    run.waiter.subscribed(run.now)
+    run.waiter.event_received(run.now, event("ack"))
+    refused = AuthError("forbidden", status_code=403)
+    assert run.next() == Get("build", "a")
+    run.waiter.request_failed(run.now, refused)
+    assert run.next() == Fail(refused)
