@@ -46,8 +46,9 @@ from .._exceptions import (
 from .._models import CloseEvent, Event, JobResponse, decode_job_response, parse_event
 from .._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, parse_retry_after
 from .._sse import PAUSE, PAUSED, SSEDecoder
-from .auth import DEFAULT_RENEW_MARGIN, mask, token_expiry
-from .blocking import (
+from .blocking import plain_http_hint
+from .core import (
+    DEFAULT_RENEW_MARGIN,
     DEFAULT_TIMEOUT,
     MAX_ERROR_BODY,
     MAX_WRONG_BODY,
@@ -55,8 +56,9 @@ from .blocking import (
     Params,
     api_error,
     body_snippet,
+    mask,
     normalize_gateway_url,
-    plain_http_hint,
+    token_expiry,
 )
 
 logger = logging.getLogger("waylay_jobs")

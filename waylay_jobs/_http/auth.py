@@ -10,9 +10,6 @@ put in a message or shown by ``repr``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
@@ -24,49 +21,23 @@ from requests.auth import AuthBase
 
 from .._exceptions import AuthError, InvalidArgument, TransportError
 from .._policy import current_deadline, parse_retry_after
-from .blocking import (
+from .blocking import body_encoding, connect_failed, media_type, plain_http_hint
+from .core import (
+    DEFAULT_RENEW_MARGIN,
     DEFAULT_TIMEOUT,
     USER_AGENT,
     Timeout,
-    body_encoding,
     body_snippet,
     check_timeout,
-    connect_failed,
-    media_type,
+    jwt_claims,
+    mask,
     normalize_gateway_url,
-    plain_http_hint,
+    token_expiry,
 )
 
 logger = logging.getLogger("waylay_jobs")
 
-#: Seconds before ``exp`` at which a token is renewed (less for very short-lived tokens).
-DEFAULT_RENEW_MARGIN = 60.0
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The claims of a JWT, decoded without verifying the signature; ``{}`` when not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def token_expiry(token: str) -> float | None:
-    """The token's ``exp`` claim (epoch seconds), or ``None`` when it has none."""
-    exp = jwt_claims(token).get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return float(exp)
-    return None
-
-
-def mask(value: str) -> str:
-    """The first characters of an identifier, enough to recognise it: ``'abcd…'``."""
-    return value[:4] + "…" if len(value) > 4 else "…"
+__all__ = ["ApiKeyAuth", "RenewableAuth", "TokenAuth", "jwt_claims", "mask", "token_expiry"]
 
 
 def _check_credential(name: str, value: Any) -> str:

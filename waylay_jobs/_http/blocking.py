@@ -14,79 +14,60 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Optional, Union
-from urllib.parse import quote, urlsplit, urlunsplit
+from collections.abc import Callable
+from typing import Any, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
 from requests.utils import requote_uri
 
 from .._checks import is_seconds
-from .._exceptions import (
-    ApiError,
-    AuthError,
-    InvalidArgument,
-    NotFoundError,
-    TransportError,
-)
+from .._exceptions import ApiError, AuthError, InvalidArgument, TransportError
 from .._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
-from .._version import __version__
+from .core import (
+    DEFAULT_GATEWAY_URL,
+    DEFAULT_TIMEOUT,
+    JSON_EXPECTED,
+    MAX_ERROR_BODY,
+    MAX_WRONG_BODY,
+    SNIPPET_LENGTH,
+    STREAM_EXPECTED,
+    STREAM_HEADERS,
+    USER_AGENT,
+    Params,
+    Timeout,
+    api_error,
+    body_snippet,
+    check_timeout,
+    normalize_gateway_url,
+    quote_segment,
+)
 
 logger = logging.getLogger("waylay_jobs")
 
-USER_AGENT = f"waylay-jobs/{__version__}"
-#: The gateway used when none is given.
-DEFAULT_GATEWAY_URL = "https://api.waylay.io"
-#: (connect, read) timeouts in seconds for ordinary requests.
-DEFAULT_TIMEOUT = (10.0, 30.0)
 #: Retries (after the first attempt) of a GET that failed in a retryable way.
 DEFAULT_RETRIES = RetryPolicy.retries
 #: Connections kept per host by the session a client creates (requests' default is 10).
 POOL_MAXSIZE = 256
-#: Bytes of an error body read from a streamed response before raising.
-MAX_ERROR_BODY = 64 * 1024
-#: Bytes of a wrong-content-type body read from a streamed 2xx before raising.
-MAX_WRONG_BODY = 4 * 1024
 
-Timeout = Union[float, tuple[float, float]]
-Params = Sequence[tuple[str, str]]
-
-_JSON_EXPECTED = "200 application/json"
-_STREAM_EXPECTED = "200 text/event-stream"
-_STREAM_HEADERS = {
-    "Accept": "text/event-stream",
-    # A compressed stream is buffered by the decoder: events would arrive late.
-    "Accept-Encoding": "identity",
-    "Cache-Control": "no-cache",
-}
-
-
-def normalize_gateway_url(url: Any) -> str:
-    """``api.waylay.io/`` -> ``https://api.waylay.io``; anything not http(s) is refused."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidArgument(f"expected gateway_url to be a non-empty URL string, got {url!r}")
-    text = url.strip()
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        # Never echo the URL: the part before '@' is a user name and maybe a password.
-        raise InvalidArgument(
-            "expected gateway_url without user info (user:password@); "
-            "pass token= or api_key=/api_secret= instead"
-        )
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidArgument(f"expected an http(s) gateway_url, got {url!r}")
-    try:
-        port_ok = parts.hostname is not None and (parts.port is None or parts.port > 0)
-    except ValueError:
-        port_ok = False
-    if not port_ok:
-        raise InvalidArgument(f"expected gateway_url with a host (and a valid port), got {url!r}")
-    if parts.query or parts.fragment:
-        raise InvalidArgument(f"expected gateway_url without a query or fragment, got {url!r}")
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
+__all__ = [  # what other modules import from here
+    "DEFAULT_GATEWAY_URL",
+    "DEFAULT_TIMEOUT",
+    "MAX_ERROR_BODY",
+    "MAX_WRONG_BODY",
+    "SNIPPET_LENGTH",
+    "USER_AGENT",
+    "Params",
+    "Timeout",
+    "Transport",
+    "api_error",
+    "body_snippet",
+    "check_timeout",
+    "json_body",
+    "normalize_gateway_url",
+    "quote_segment",
+]
 
 
 def json_body(response: requests.Response) -> Any:
@@ -94,29 +75,8 @@ def json_body(response: requests.Response) -> Any:
     try:
         return json.loads(response.content)
     except ValueError as exc:
-        error = error_from_response(response, expected=f"{_JSON_EXPECTED} (valid JSON)")
+        error = error_from_response(response, expected=f"{JSON_EXPECTED} (valid JSON)")
         raise error from exc
-
-
-def quote_segment(name: str, value: Any) -> str:
-    """One path segment, percent-encoded with nothing left safe (``a/b`` -> ``a%2Fb``)."""
-    if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
-        raise InvalidArgument(f"expected {name} to be a non-empty string, got {value!r}")
-    if value in (".", ".."):
-        # Dot segments would be resolved away by urllib3/the server: keep them one segment.
-        return str(value).replace(".", "%2E")
-    return quote(value, safe="")
-
-
-def check_timeout(name: str, value: Any) -> tuple[float, float]:
-    """A timeout as a (connect, read) pair of positive seconds."""
-    pair = value if isinstance(value, tuple) else (value, value)
-    if len(pair) != 2 or not all(is_seconds(part) for part in pair):
-        raise InvalidArgument(
-            f"expected {name} to be finite seconds > 0 or a (connect, read) pair of them, "
-            f"got {value!r}"
-        )
-    return (float(pair[0]), float(pair[1]))
 
 
 class Transport:
@@ -244,7 +204,7 @@ class Transport:
         if raw_response:
             return response
         if not 200 <= response.status_code < 300 or not _is_json(response):
-            raise self.error_from_response(response, expected=_JSON_EXPECTED)
+            raise self.error_from_response(response, expected=JSON_EXPECTED)
         return response
 
     def open_stream(
@@ -266,16 +226,16 @@ class Transport:
         """
         pair = check_timeout("timeout", timeout)
         response = self._send(
-            path, params, headers=_STREAM_HEADERS, stream=True, timeout=pair, deadline=deadline
+            path, params, headers=STREAM_HEADERS, stream=True, timeout=pair, deadline=deadline
         )
         accepted = False
         try:
             if not 200 <= response.status_code < 300:
                 body = _read_some(response, MAX_ERROR_BODY)
-                raise self.error_from_response(response, expected=_STREAM_EXPECTED, body=body)
+                raise self.error_from_response(response, expected=STREAM_EXPECTED, body=body)
             if media_type(response) != "text/event-stream":
                 body = _read_some(response, MAX_WRONG_BODY)
-                raise self.error_from_response(response, expected=_STREAM_EXPECTED, body=body)
+                raise self.error_from_response(response, expected=STREAM_EXPECTED, body=body)
             accepted = True
         finally:
             if not accepted:
@@ -425,16 +385,6 @@ def _close_idle_connections(session: requests.Session) -> None:
 
 # -- responses that are not what was expected -------------------------------------------------
 
-#: Characters of a response body quoted in an exception message.
-SNIPPET_LENGTH = 200
-
-
-def body_snippet(body: bytes, encoding: str | None = None, limit: int = SNIPPET_LENGTH) -> str:
-    """The start of a response body as one line: decoded leniently, whitespace collapsed."""
-    text = body[: limit * 4].decode(encoding or "utf-8", errors="replace")
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
 
 def body_encoding(response: requests.Response) -> str:
     """The charset the response declares if Python knows it, else UTF-8 (never ISO-8859-1)."""
@@ -482,42 +432,6 @@ def error_from_response(
         expected=expected,
         response=response,
     )
-
-
-def api_error(
-    *,
-    method: str,
-    target: str,
-    status: int,
-    media: str,
-    body: bytes,
-    encoding: str,
-    expected: str,
-    response: requests.Response | None = None,
-) -> ApiError:
-    """The exception for an answer that is not what was expected, whatever HTTP client got it
-    (``requests`` here, httpx in the async driver): the class by status, the message, the
-    server's error text and its JSON body."""
-    data: Any = None
-    if body:
-        try:
-            data = json.loads(body.decode(encoding, errors="replace"))
-        except ValueError:
-            data = None
-    snippet = body_snippet(body, encoding)
-    error: str | None = snippet or None
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        error = data["error"]
-    message = f"{method} {target or '/'}: expected {expected}, got {status} {media}"
-    message += f": {snippet}" if snippet else " with an empty body"
-    cls: type[ApiError]
-    if status in (401, 403):
-        cls = AuthError
-    elif status == 404:
-        cls = NotFoundError
-    else:
-        cls = ApiError
-    return cls(message, status_code=status, error=error, data=data, response=response)
 
 
 #: OpenSSL's reasons for a first answer that is not a TLS record (1.1/3.0, then 3.2+).
