@@ -9,7 +9,6 @@ timeouts, its retries and pauses, and the token exchange its auth may need on th
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 import random
@@ -29,19 +28,23 @@ from .core import (
     DEFAULT_GATEWAY_URL,
     DEFAULT_TIMEOUT,
     JSON_EXPECTED,
-    MAX_ERROR_BODY,
-    MAX_WRONG_BODY,
-    SNIPPET_LENGTH,
+    JSON_HEADERS,
     STREAM_EXPECTED,
     STREAM_HEADERS,
     USER_AGENT,
+    VALID_JSON_EXPECTED,
+    Answer,
     Params,
     Timeout,
     api_error,
-    body_snippet,
     check_timeout,
+    json_accepted,
     normalize_gateway_url,
+    plain_http_hint,
     quote_segment,
+    request_headers,
+    stream_refused,
+    transport_error,
 )
 
 logger = logging.getLogger("waylay_jobs")
@@ -54,16 +57,10 @@ POOL_MAXSIZE = 256
 __all__ = [  # what other modules import from here
     "DEFAULT_GATEWAY_URL",
     "DEFAULT_TIMEOUT",
-    "MAX_ERROR_BODY",
-    "MAX_WRONG_BODY",
-    "SNIPPET_LENGTH",
     "USER_AGENT",
     "Params",
     "Timeout",
     "Transport",
-    "api_error",
-    "body_snippet",
-    "check_timeout",
     "json_body",
     "normalize_gateway_url",
     "quote_segment",
@@ -75,7 +72,7 @@ def json_body(response: requests.Response) -> Any:
     try:
         return json.loads(response.content)
     except ValueError as exc:
-        error = error_from_response(response, expected=f"{JSON_EXPECTED} (valid JSON)")
+        error = error_from_response(response, expected=VALID_JSON_EXPECTED)
         raise error from exc
 
 
@@ -177,9 +174,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = self._send(
-                    path, params, headers={"Accept": "application/json"}, deadline=deadline
-                )
+                response = self._send(path, params, headers=JSON_HEADERS, deadline=deadline)
             except TransportError as exc:
                 retryable = _retryable(exc.__cause__)
                 if not retryable or not self._pause(attempt, None, str(exc), deadline):
@@ -203,7 +198,7 @@ class Transport:
             break
         if raw_response:
             return response
-        if not 200 <= response.status_code < 300 or not _is_json(response):
+        if not json_accepted(response.status_code, response.headers.get("Content-Type")):
             raise self.error_from_response(response, expected=JSON_EXPECTED)
         return response
 
@@ -230,11 +225,9 @@ class Transport:
         )
         accepted = False
         try:
-            if not 200 <= response.status_code < 300:
-                body = _read_some(response, MAX_ERROR_BODY)
-                raise self.error_from_response(response, expected=STREAM_EXPECTED, body=body)
-            if media_type(response) != "text/event-stream":
-                body = _read_some(response, MAX_WRONG_BODY)
+            limit = stream_refused(response.status_code, response.headers.get("Content-Type"))
+            if limit is not None:
+                body = _read_some(response, limit)
                 raise self.error_from_response(response, expected=STREAM_EXPECTED, body=body)
             accepted = True
         finally:
@@ -248,9 +241,7 @@ class Transport:
     ) -> ApiError:
         """The exception for a response that is not what was expected (see
         :func:`error_from_response`), with the ``Retry-After`` it carried."""
-        error = error_from_response(response, expected=expected, body=body)
-        error.retry_after = self._retry_after(response)
-        return error
+        return error_from_response(response, expected=expected, body=body, now=self._wall_clock())
 
     # -- internals ------------------------------------------------------------------------
 
@@ -270,7 +261,7 @@ class Transport:
             "GET",
             self.url(path),
             params=list(params),
-            headers={"User-Agent": USER_AGENT, **headers},
+            headers=request_headers(headers),
             auth=self.auth,
         )
         pair = timeout or self.timeout
@@ -289,11 +280,7 @@ class Transport:
                     pair = deadline.cap_timeout(pair)
                 return self.session.send(prepared, timeout=pair, allow_redirects=True, **settings)
         except requests.RequestException as exc:
-            raise TransportError(
-                f"GET {path}: expected a response, got {type(exc).__name__}: {exc}"
-                + plain_http_hint(exc),
-                connect_failed=connect_failed(exc),
-            ) from exc
+            raise failed(f"GET {path}", exc) from exc
 
     def _retry_after(self, response: requests.Response) -> float | None:
         return parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
@@ -327,10 +314,19 @@ def _new_session() -> requests.Session:
     return session
 
 
-def connect_failed(exc: BaseException | None) -> bool:
-    """Whether a ``requests`` error means no connection was made: refused, DNS, TLS, or closed
-    before any answer (a read that timed out on an open connection is not one)."""
-    return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout)
+def failed(
+    what: str, exc: requests.RequestException, expected: str = "a response"
+) -> TransportError:
+    """The :class:`TransportError` for a request that ``requests`` could not complete. It is
+    ``connect_failed`` when no connection was made: refused, DNS, TLS, or closed before any
+    answer (a read that timed out on an open connection is not one)."""
+    hint = ""
+    if isinstance(exc, requests.exceptions.SSLError):
+        hint = plain_http_hint(str(exc), getattr(exc.request, "url", None) or "")
+    connect_failed = isinstance(exc, requests.ConnectionError) and not isinstance(
+        exc, requests.ReadTimeout
+    )
+    return transport_error(what, exc, connect_failed=connect_failed, hint=hint, expected=expected)
 
 
 def _retryable(cause: BaseException | None) -> bool:
@@ -343,13 +339,6 @@ def _retryable(cause: BaseException | None) -> bool:
             requests.Timeout,
             requests.exceptions.ChunkedEncodingError,
         ),
-    )
-
-
-def _is_json(response: requests.Response) -> bool:
-    kind = media_type(response)
-    return kind == "application/json" or (
-        kind.startswith("application/") and kind.endswith("+json")
     )
 
 
@@ -386,71 +375,29 @@ def _close_idle_connections(session: requests.Session) -> None:
 # -- responses that are not what was expected -------------------------------------------------
 
 
-def body_encoding(response: requests.Response) -> str:
-    """The charset the response declares if Python knows it, else UTF-8 (never ISO-8859-1)."""
-    declared = (response.headers.get("Content-Type") or "").lower()
-    if "charset=" in declared and response.encoding:
-        try:
-            return codecs.lookup(response.encoding).name
-        except LookupError:
-            return "utf-8"
-    return "utf-8"
-
-
-def media_type(response: requests.Response) -> str:
-    """The media type without parameters (``text/html``), or a phrase saying there was none."""
-    value = response.headers.get("Content-Type")
-    if not value:
-        return "no content type"
-    return value.split(";", 1)[0].strip().lower() or "no content type"
-
-
 def error_from_response(
-    response: requests.Response, *, expected: str, body: bytes | None = None
+    response: requests.Response,
+    *,
+    expected: str,
+    body: bytes | None = None,
+    now: float | None = None,
 ) -> ApiError:
-    """Build the exception for a response that is not what the caller expected.
-
-    401/403 give :class:`AuthError`, 404 :class:`NotFoundError`, any other status (a 2xx of the
-    wrong content type included) :class:`ApiError`. The message reads like
-    ``GET /registry/v2/jobs/build/x: expected 200 application/json, got 502 text/html: <body>``.
-
-    Args:
-        response: the response; its body is read unless ``body`` is given.
-        expected: what a good answer would have been, e.g. ``"200 application/json"``.
-        body: the (already read, possibly truncated) body of a streamed response.
-    """
-    raw = response.content if body is None else body
+    """The exception for a response that is not what the caller expected (see
+    :func:`~waylay_jobs._http.core.api_error`); its body is read unless ``body`` (the read,
+    possibly truncated, start of a streamed one) is given; ``now`` is the wall clock."""
     request = response.request
     parts = urlsplit((request.url if request is not None else None) or response.url or "")
+    answer = Answer(
+        response.status_code,
+        response.headers.get("Content-Type"),
+        response.content if body is None else body,
+        response.headers.get("Retry-After"),
+    )
     return api_error(
         method=(request.method if request is not None else None) or "GET",
         target=parts.path + (f"?{parts.query}" if parts.query else ""),
-        status=response.status_code,
-        media=media_type(response),
-        body=raw,
-        encoding=body_encoding(response),
+        answer=answer,
         expected=expected,
+        now=time.time() if now is None else now,
         response=response,
     )
-
-
-#: OpenSSL's reasons for a first answer that is not a TLS record (1.1/3.0, then 3.2+).
-_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
-
-
-def plain_http_hint(exc: BaseException, url: str | None = None) -> str:
-    """``"; is the gateway plain HTTP? use http://HOST:PORT"`` when a TLS handshake was
-    answered by a server that speaks no TLS (``https://`` is added to a bare host), else ``""``.
-
-    ``exc`` is a ``requests`` ``SSLError``, or (with the request's ``url``) any error whose text
-    carries OpenSSL's reason, as httpx's ``ConnectError`` does.
-    """
-    text = str(exc).upper()
-    if url is None:
-        if not isinstance(exc, requests.exceptions.SSLError):
-            return ""
-        url = getattr(getattr(exc, "request", None), "url", None) or ""
-    if not any(reason in text for reason in _NOT_TLS):
-        return ""
-    netloc = urlsplit(url).netloc
-    return f"; is the gateway plain HTTP? use http://{netloc or '...'}"
