@@ -114,17 +114,41 @@ def test_an_error_response_raises_what_the_blocking_client_raises(
     assert exc.retry_after == (None if retry_after is None else float(retry_after))
 
 
-def test_a_get_is_retried_on_a_transient_status_as_the_blocking_one(
+def test_a_get_is_one_attempt_and_the_wait_machine_retries_it(
     fake_registry: FakeRegistry,
 ) -> None:
     job_id = fake_registry.add_job(
         "build", "finished", faults=Faults(endpoint="get", status=502, times=2)
     )
+    t = transport(fake_registry)
 
-    job = asyncio.run(transport(fake_registry).get_job("build", job_id))
+    with pytest.raises(ApiError) as info:
+        asyncio.run(t.get_job("build", job_id))
 
-    assert job.job.state == "completed"
-    assert len(fake_registry.requests) == 3
+    assert info.value.status_code == 502
+    assert len(fake_registry.requests) == 1  # the transport does not retry: the machine does
+    options = WaitOptions(timeout=30, idle_timeout=0.3)
+    final = asyncio.run(wait_for_async(t, Target("build", job_id), options))
+    assert final.job.state == "completed"
+    gets = [r for r in fake_registry.requests if r.path.startswith("/registry/v2/jobs/build/")]
+    assert len(gets) == 3  # the failed one above, one more 502, then the job
+
+
+def test_list_jobs_decodes_the_list_as_the_blocking_client(fake_registry: FakeRegistry) -> None:
+    done = fake_registry.add_job("build", "finished")
+    waiting = fake_registry.add_job("build", "manual")
+    fake_registry.add_job("deploy", "finished")
+
+    listed = asyncio.run(transport(fake_registry).list_jobs([("type", "build"), ("limit", "10")]))
+
+    with JobsClient(fake_registry.url) as client:
+        expected = client.list(type="build", limit=10)
+    assert type(listed) is type(expected)
+    assert sorted((j.id, j.state) for j in listed.jobs) == sorted(
+        (j.id, j.state) for j in expected.jobs
+    )
+    assert {j.id for j in listed.jobs} == {done, waiting}
+    assert fake_registry.requests[0].path == "/registry/v2/jobs/"
 
 
 def test_an_unknown_job_and_a_wrong_document_raise_with_the_blocking_messages(
