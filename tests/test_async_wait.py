@@ -30,7 +30,7 @@ from waylay_jobs._aio import wait_for_async
 from waylay_jobs._config import Credentials
 from waylay_jobs._http.aio import AsyncTransport, _shared
 from waylay_jobs._machine import WaitOptions
-from waylay_jobs._policy import RetryPolicy
+from waylay_jobs._policy import Deadline, RetryPolicy
 from waylay_jobs._query import encode_events_query
 from waylay_jobs._targets import Target
 from waylay_jobs.testing import FakeRegistry, Faults
@@ -235,6 +235,37 @@ def test_an_api_key_pair_gets_one_token_per_loop_and_a_bad_secret_is_refused(
     assert info.value.status_code == 401
     assert "wrong-secret-9" not in str(info.value)
     assert "wrong-secret-9" not in repr(bad)
+
+
+def test_waiting_for_another_tasks_token_request_is_bounded_by_the_deadline(
+    make_fake_registry: Any,
+) -> None:
+    registry = make_fake_registry(
+        api_key="key-9", api_secret="secret-9", faults=Faults(endpoint="token", delay=5, times=1)
+    )
+    job_id = registry.add_job("build", "finished")
+    t = transport(registry, api_key="key-9", api_secret="secret-9")
+
+    async def contended() -> tuple[BaseException, float]:
+        stuck = asyncio.ensure_future(t.get_job("build", job_id))  # holds the token lock
+        while not registry.requests:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        try:
+            with pytest.raises(TransportError) as info:
+                await t.get_job("build", job_id, deadline=Deadline(0.3))
+            return info.value, time.monotonic() - started
+        finally:
+            stuck.cancel()
+            await asyncio.gather(stuck, return_exceptions=True)
+
+    error, elapsed = asyncio.run(contended())
+
+    assert "another task's token request was still under way" in str(error)
+    assert "secret-9" not in str(error)
+    assert not error.connect_failed  # the wait's deadline logic ends it with WaitTimeout
+    assert 0.25 < elapsed < 1.5
+    assert [r.path for r in registry.requests] == ["/accounts/v1/tokens"]
 
 
 def test_a_gateway_that_never_answers_raises_the_transport_error() -> None:
