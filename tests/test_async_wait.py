@@ -28,7 +28,7 @@ from waylay_jobs import (
 )
 from waylay_jobs._config import Credentials
 from waylay_jobs._http.aio import AsyncTransport, _shared
-from waylay_jobs._policy import RetryPolicy
+from waylay_jobs._policy import Deadline, RetryPolicy
 from waylay_jobs._query import encode_events_query
 from waylay_jobs._wait.aio import wait_for_async
 from waylay_jobs._wait.machine import WaitOptions
@@ -237,6 +237,37 @@ def test_an_api_key_pair_gets_one_token_per_loop_and_a_bad_secret_is_refused(
     assert "wrong-secret-9" not in repr(bad)
 
 
+def test_waiting_for_another_tasks_token_request_is_bounded_by_the_deadline(
+    make_fake_registry: Any,
+) -> None:
+    registry = make_fake_registry(
+        api_key="key-9", api_secret="secret-9", faults=Faults(endpoint="token", delay=5, times=1)
+    )
+    job_id = registry.add_job("build", "finished")
+    t = transport(registry, api_key="key-9", api_secret="secret-9")
+
+    async def contended() -> tuple[BaseException, float]:
+        stuck = asyncio.ensure_future(t.get_job("build", job_id))  # holds the token lock
+        while not registry.requests:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        try:
+            with pytest.raises(TransportError) as info:
+                await t.get_job("build", job_id, deadline=Deadline(0.3))
+            return info.value, time.monotonic() - started
+        finally:
+            stuck.cancel()
+            await asyncio.gather(stuck, return_exceptions=True)
+
+    error, elapsed = asyncio.run(contended())
+
+    assert "another task's token request was still under way" in str(error)
+    assert "secret-9" not in str(error)
+    assert not error.connect_failed  # the wait's deadline logic ends it with WaitTimeout
+    assert 0.25 < elapsed < 1.5
+    assert [r.path for r in registry.requests] == ["/accounts/v1/tokens"]
+
+
 def test_a_gateway_that_never_answers_raises_the_transport_error() -> None:
     t = AsyncTransport(Credentials(gateway_url="http://127.0.0.1:9"), policy=FAST)
 
@@ -296,18 +327,31 @@ def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeReg
     from waylay_jobs._wait.aio import AsyncWait
     from waylay_jobs._wait.machine import TenantScope
 
+    # "subscribe" starts a job on a stream filtered on its id only: over the tenant stream the
+    # scripts are started once the wait has subscribed, so that their events come over it.
     jobs = [
-        ("build", fake_registry.add_job("build", "success", start="subscribe")),
-        ("deploy", fake_registry.add_job("deploy", "fail", reason="boom", start="subscribe")),
-        ("build", fake_registry.add_job("build", "retry", start="subscribe")),
+        ("build", fake_registry.add_job("build", "success", start=False)),
+        ("deploy", fake_registry.add_job("deploy", "fail", reason="boom", start=False)),
+        ("build", fake_registry.add_job("build", "retry", start=False)),
         ("build", fake_registry.add_job("build", "finished")),
     ]
 
+    async def start_when_subscribed() -> None:
+        while fake_registry.subscriptions == 0:
+            await asyncio.sleep(0.01)
+        for job_type, job_id in jobs[:3]:
+            fake_registry.start_job(job_type, job_id)
+
     async def follow() -> tuple[list[tuple[str, str]], list[Any]]:
+        starter = asyncio.ensure_future(start_when_subscribed())
         wait = AsyncWait(
-            transport(fake_registry), jobs, WaitOptions(timeout=30), scope=TenantScope()
+            transport(fake_registry),
+            jobs,
+            WaitOptions(timeout=30, raise_on_failure=False),
+            scope=TenantScope(),
         )
         ended = [(str(e.job.job.job.id), str(e.job.job.state)) async for e in wait]
+        await starter
         return ended, wait.results
 
     ended, results = asyncio.run(follow())
