@@ -103,7 +103,8 @@ class _Group:
         except asyncio.TimeoutError:
             raise self._timed_out(target, timeout or 0.0) from None
         finally:
-            self._leave(key, future)
+            if self._leave(key, future):
+                await self._stopped()
 
     def _timed_out(self, target: Target, timeout: float) -> WaitTimeout:
         job = self.driver.waiter.jobs.get((str(target.type), target.id))
@@ -118,18 +119,26 @@ class _Group:
             timeout=timeout,
         )
 
-    def _leave(self, key: Key, future: asyncio.Future[JobResponse]) -> None:
+    def _leave(self, key: Key, future: asyncio.Future[JobResponse]) -> bool:
+        """Forget ``future``; whether it was the last waiter (the wait is then stopping)."""
         futures = self.waiters.get(key, [])
         if future in futures:
             futures.remove(future)
         if futures:
-            return
+            return False
         self.waiters.pop(key, None)
         self.driver.remove(Target(*key))
-        if not self.waiters and self._task is not None:
-            # The last waiter left: the stream closes (the driver closes it as it stops).
-            self._end()
-            self._task.cancel()
+        if self.waiters or self._task is None:
+            return False
+        self._end()
+        self._task.cancel()
+        return True
+
+    async def _stopped(self) -> None:
+        # The last waiter returns only once the stream is closed: nothing is left open behind
+        # a trigger that has fired or a loop that is about to stop.
+        assert self._task is not None
+        await asyncio.wait([self._task])
 
     async def _run(self) -> None:
         try:
