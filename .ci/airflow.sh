@@ -44,7 +44,7 @@ for version in $AIRFLOW_VERSIONS; do
         echo "examples/airflow_dag.py failed on Airflow $version" >&2
         exit 1
     fi
-    # The library's progress lines: [waylay_jobs] on Airflow 3, {_waiting.py:...} on 2.11.
-    grep -E '\[waylay_jobs\]|\{_waiting\.py' "$output" | cut -c1-160 || true
+    # The library's progress lines: [waylay_jobs] on Airflow 3, {machine.py:...} on 2.11.
+    grep -E '\[waylay_jobs\]|\{machine\.py' "$output" | cut -c1-160 || true
     echo "examples/airflow_dag.py: the DAG run succeeded on Airflow $version"
 done

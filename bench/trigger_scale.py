@@ -36,7 +36,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 import psutil
 
 from waylay_jobs import JobsClient
-from waylay_jobs._async_wait import _shared
+from waylay_jobs._http.aio import _shared
 from waylay_jobs.airflow import WaylayJobTrigger
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,4 +1,4 @@
-"""The asyncio driver (``_async_wait``) against the fake registry, beside the blocking client.
+"""The asyncio driver (``_aio``) against the fake registry, beside the blocking client.
 
 The same fault tables as ``test_hardening_faults.py``: the async stream must give the events
 and the exceptions the blocking ``events()`` gives, and the async ``wait_for`` must end the way
@@ -26,11 +26,13 @@ from waylay_jobs import (
     TransportError,
     WaitTimeout,
 )
-from waylay_jobs._async_wait import AsyncTransport, _shared, wait_for_async
 from waylay_jobs._config import Credentials
-from waylay_jobs._policy import RetryPolicy
+from waylay_jobs._http.aio import AsyncTransport, _shared
+from waylay_jobs._policy import Deadline, RetryPolicy
 from waylay_jobs._query import encode_events_query
-from waylay_jobs._waiting import Target, WaitOptions
+from waylay_jobs._wait.aio import wait_for_async
+from waylay_jobs._wait.machine import WaitOptions
+from waylay_jobs._wait.targets import Target
 from waylay_jobs.testing import FakeRegistry, Faults
 
 from .test_hardening_faults import QUIET_IDLE, STATUS_FAULTS, STREAM_FAULTS
@@ -112,17 +114,41 @@ def test_an_error_response_raises_what_the_blocking_client_raises(
     assert exc.retry_after == (None if retry_after is None else float(retry_after))
 
 
-def test_a_get_is_retried_on_a_transient_status_as_the_blocking_one(
+def test_a_get_is_one_attempt_and_the_wait_machine_retries_it(
     fake_registry: FakeRegistry,
 ) -> None:
     job_id = fake_registry.add_job(
         "build", "finished", faults=Faults(endpoint="get", status=502, times=2)
     )
+    t = transport(fake_registry)
 
-    job = asyncio.run(transport(fake_registry).get_job("build", job_id))
+    with pytest.raises(ApiError) as info:
+        asyncio.run(t.get_job("build", job_id))
 
-    assert job.job.state == "completed"
-    assert len(fake_registry.requests) == 3
+    assert info.value.status_code == 502
+    assert len(fake_registry.requests) == 1  # the transport does not retry: the machine does
+    options = WaitOptions(timeout=30, idle_timeout=0.3)
+    final = asyncio.run(wait_for_async(t, Target("build", job_id), options))
+    assert final.job.state == "completed"
+    gets = [r for r in fake_registry.requests if r.path.startswith("/registry/v2/jobs/build/")]
+    assert len(gets) == 3  # the failed one above, one more 502, then the job
+
+
+def test_list_jobs_decodes_the_list_as_the_blocking_client(fake_registry: FakeRegistry) -> None:
+    done = fake_registry.add_job("build", "finished")
+    waiting = fake_registry.add_job("build", "manual")
+    fake_registry.add_job("deploy", "finished")
+
+    listed = asyncio.run(transport(fake_registry).list_jobs([("type", "build"), ("limit", "10")]))
+
+    with JobsClient(fake_registry.url) as client:
+        expected = client.list(type="build", limit=10)
+    assert type(listed) is type(expected)
+    assert sorted((j.id, j.state) for j in listed.jobs) == sorted(
+        (j.id, j.state) for j in expected.jobs
+    )
+    assert {j.id for j in listed.jobs} == {done, waiting}
+    assert fake_registry.requests[0].path == "/registry/v2/jobs/"
 
 
 def test_an_unknown_job_and_a_wrong_document_raise_with_the_blocking_messages(
@@ -211,6 +237,37 @@ def test_an_api_key_pair_gets_one_token_per_loop_and_a_bad_secret_is_refused(
     assert "wrong-secret-9" not in repr(bad)
 
 
+def test_waiting_for_another_tasks_token_request_is_bounded_by_the_deadline(
+    make_fake_registry: Any,
+) -> None:
+    registry = make_fake_registry(
+        api_key="key-9", api_secret="secret-9", faults=Faults(endpoint="token", delay=5, times=1)
+    )
+    job_id = registry.add_job("build", "finished")
+    t = transport(registry, api_key="key-9", api_secret="secret-9")
+
+    async def contended() -> tuple[BaseException, float]:
+        stuck = asyncio.ensure_future(t.get_job("build", job_id))  # holds the token lock
+        while not registry.requests:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        try:
+            with pytest.raises(TransportError) as info:
+                await t.get_job("build", job_id, deadline=Deadline(0.3))
+            return info.value, time.monotonic() - started
+        finally:
+            stuck.cancel()
+            await asyncio.gather(stuck, return_exceptions=True)
+
+    error, elapsed = asyncio.run(contended())
+
+    assert "another task's token request was still under way" in str(error)
+    assert "secret-9" not in str(error)
+    assert not error.connect_failed  # the wait's deadline logic ends it with WaitTimeout
+    assert 0.25 < elapsed < 1.5
+    assert [r.path for r in registry.requests] == ["/accounts/v1/tokens"]
+
+
 def test_a_gateway_that_never_answers_raises_the_transport_error() -> None:
     t = AsyncTransport(Credentials(gateway_url="http://127.0.0.1:9"), policy=FAST)
 
@@ -264,3 +321,65 @@ def test_waits_of_one_loop_share_one_tls_context(
     assert [f.job.state for f in finals] == ["completed"] * 20
     assert fake_registry.subscriptions == 20
     assert len(created) == 1  # not one per wait, nor one per stream
+
+
+def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeRegistry) -> None:
+    from waylay_jobs._wait.aio import AsyncWait
+    from waylay_jobs._wait.machine import TenantScope
+
+    # "subscribe" starts a job on a stream filtered on its id only: over the tenant stream the
+    # scripts are started once the wait has subscribed, so that their events come over it.
+    jobs = [
+        ("build", fake_registry.add_job("build", "success", start=False)),
+        ("deploy", fake_registry.add_job("deploy", "fail", reason="boom", start=False)),
+        ("build", fake_registry.add_job("build", "retry", start=False)),
+        ("build", fake_registry.add_job("build", "finished")),
+    ]
+
+    async def start_when_subscribed() -> None:
+        while fake_registry.subscriptions == 0:
+            await asyncio.sleep(0.01)
+        for job_type, job_id in jobs[:3]:
+            fake_registry.start_job(job_type, job_id)
+
+    async def follow() -> tuple[list[tuple[str, str]], list[Any]]:
+        starter = asyncio.ensure_future(start_when_subscribed())
+        wait = AsyncWait(
+            transport(fake_registry),
+            jobs,
+            WaitOptions(timeout=30, raise_on_failure=False),
+            scope=TenantScope(),
+        )
+        ended = [(str(e.job.job.job.id), str(e.job.job.state)) async for e in wait]
+        await starter
+        return ended, wait.results
+
+    ended, results = asyncio.run(follow())
+
+    assert sorted(ended) == sorted((str(r.job.job.id), str(r.job.state)) for r in results)
+    assert [r.job.job.id for r in results] == [job_id for _, job_id in jobs]
+    assert [r.job.state for r in results] == ["completed", "failed", "completed", "completed"]
+    assert fake_registry.subscriptions == 1
+    fake_registry.wait_for_open_streams(0, timeout=5)
+
+
+def test_cancelling_the_task_closes_the_stream_and_is_not_swallowed(
+    fake_registry: FakeRegistry,
+) -> None:
+    job_id = fake_registry.add_job("build", "manual")
+
+    async def cancel_while_reading() -> bool:
+        waiting = asyncio.ensure_future(
+            wait_for_async(transport(fake_registry), Target("build", job_id), WaitOptions())
+        )
+        while fake_registry.open_streams == 0:
+            await asyncio.sleep(0.01)
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(cancel_while_reading())
+    fake_registry.wait_for_open_streams(0, timeout=5)

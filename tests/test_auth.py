@@ -16,8 +16,8 @@ from requests.auth import AuthBase
 from responses import matchers
 
 from waylay_jobs import AuthError, InvalidArgument, NotFoundError, TransportError
-from waylay_jobs._auth import ApiKeyAuth, TokenAuth, jwt_claims, token_expiry
-from waylay_jobs._http import USER_AGENT, Transport
+from waylay_jobs._http.auth import ApiKeyAuth, TokenAuth, jwt_claims, token_expiry
+from waylay_jobs._http.blocking import USER_AGENT, Transport
 
 GATEWAY = "https://gw.example"
 TOKEN_URL = GATEWAY + "/accounts/v1/tokens"

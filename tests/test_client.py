@@ -14,7 +14,7 @@ import responses
 
 from waylay_jobs import ConfigError, InvalidArgument, JobsError, NotFoundError, TransportError
 from waylay_jobs._client import JobsClient, select
-from waylay_jobs._http import USER_AGENT
+from waylay_jobs._http.blocking import USER_AGENT
 from waylay_jobs._models import JobType
 from waylay_jobs.testing import FakeRegistry
 

@@ -1,9 +1,9 @@
 """One deadline for every request of a wait: the fault matrix on the real fake registry.
 
-``bench/run.py`` measures how close to the deadline each scenario ends (target: within
-0.25 s); here each must end with the right exception, before a much looser bound that no
-retry loop of the old kind could meet (it ran 20-40 s past a 2 s timeout), and leave no
-connection open.
+Each scenario must end with the right exception within the contract's bound (the timeout plus
+0.25 s: every read, lock and pause of a wait is cut to the time left, so only the scheduling of
+the last step can overrun; measured at 1-35 ms, ``bench/run.py`` reports the figures), and
+leave no connection open.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import pytest
 
 from waylay_jobs import TransportError, WaitTimeout
 
-from .deadline_matrix import SCENARIOS, Scenario, run_scenario
+from .deadline_matrix import SCENARIOS, WAITS, Scenario, run_scenario
 
 TIMEOUT = 2.0
-#: Slack for a loaded 2-core CI machine; the bench holds the real target (0.25 s).
-SLACK = 1.5
+#: The contract's bound on how far past its deadline a wait may end.
+SLACK = 0.25
 
 
+@pytest.mark.parametrize("wait", WAITS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_the_wait_ends_at_its_deadline(scenario: Scenario) -> None:
-    outcome = run_scenario(scenario, TIMEOUT)
+def test_the_wait_ends_at_its_deadline(scenario: Scenario, wait: str) -> None:
+    outcome = run_scenario(scenario, TIMEOUT, wait)
     assert isinstance(outcome.error, scenario.expected), outcome.error
     assert outcome.elapsed < TIMEOUT + SLACK
     assert outcome.left_open == 0

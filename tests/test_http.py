@@ -14,8 +14,8 @@ import responses
 import urllib3
 
 from waylay_jobs import ApiError, AuthError, InvalidArgument, NotFoundError, TransportError
-from waylay_jobs._auth import RenewableAuth
-from waylay_jobs._http import (
+from waylay_jobs._http.auth import RenewableAuth
+from waylay_jobs._http.blocking import (
     POOL_MAXSIZE,
     USER_AGENT,
     Transport,

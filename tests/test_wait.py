@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 from collections.abc import Iterator
 from typing import Any, Callable
+from urllib.parse import quote
 
 import pytest
 
@@ -413,6 +415,27 @@ class TestInterrupts:
         _assert_nothing_left_open(client, registry)
 
 
+@contextlib.contextmanager
+def _logged(fragment: str) -> Iterator[threading.Event]:
+    """An event set once the library logs a message containing ``fragment``."""
+    seen = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if fragment in record.getMessage():
+                seen.set()
+
+    logger = logging.getLogger("waylay_jobs")
+    handler, level = Seen(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def _wait_in_a_thread(
     client: JobsClient, job: Any, stop: threading.Event
 ) -> tuple[threading.Thread, list[BaseException]]:
@@ -439,9 +462,10 @@ class TestCancel:
         job_id = registry.add_job("build", "manual")
         client = JobsClient(registry.url, retries=0)
         stop = threading.Event()
-        waiter, outcome = _wait_in_a_thread(client, ("build", job_id), stop)
-        registry.wait_for_open_streams(1)
-        registry.wait_for_requests(2)  # the subscription, then the state check after ack
+        with _logged(f"build job {job_id} is waiting") as learned:
+            waiter, outcome = _wait_in_a_thread(client, ("build", job_id), stop)
+            registry.wait_for_open_streams(1)
+            assert learned.wait(10)  # the state check after ack was answered
         stop.set()
         waiter.join(timeout=10)
         assert not waiter.is_alive()
@@ -474,3 +498,65 @@ class TestCancel:
         assert not waiter.is_alive()
         assert [type(exc) for exc in outcome] == [WaitCancelled]
         _assert_nothing_left_open(client, registry)
+
+    @pytest.mark.parametrize("endpoint", ["get", "token"])
+    def test_setting_the_event_cuts_a_request_in_flight(
+        self, make_fake_registry: Callable[..., FakeRegistry], endpoint: str
+    ) -> None:
+        # The state check (or the token exchange before anything) gets no answer for a
+        # minute: the wait sits in a blocking read of that request's response.
+        stall = Faults(endpoint=endpoint, delay=60.0)
+        registry = make_fake_registry(speed=0.005, api_key="key", api_secret="secret", faults=stall)
+        job_id = registry.add_job("build", "manual")
+        client = JobsClient(registry.url, api_key="key", api_secret="secret", retries=0)
+        check = f"/registry/v2/jobs/build/{quote(job_id, safe='')}"
+        path = "/accounts/v1/tokens" if endpoint == "token" else check
+        stop = threading.Event()
+        waiter, outcome = _wait_in_a_thread(client, ("build", job_id), stop)
+        registry.wait_for_requests(1, path=path)  # it arrived, and is not answered
+        stop.set()
+        waiter.join(timeout=10)  # far less than the minute the request would take
+        assert not waiter.is_alive()
+        assert [type(exc) for exc in outcome] == [WaitCancelled]
+        _assert_nothing_left_open(client, registry)
+
+
+class TestRetries:
+    """``JobsClient(retries=N)`` is the policy of the requests a wait makes, and exactly one
+    layer repeats them: a failing state check is sent 1 + N times back to back, no more."""
+
+    @pytest.mark.parametrize("retries", [0, 2])
+    @pytest.mark.parametrize("many", [False, True], ids=["wait_for", "wait_all"])
+    def test_a_failing_check_is_sent_once_plus_the_retries(
+        self, registry: FakeRegistry, retries: int, many: bool
+    ) -> None:
+        # The first 1 + N gets answer 503: all of them are the wait's first check, asked
+        # again N times by the wait (a second layer would have sent more, and succeeded).
+        failing = 1 + retries
+        fault = Faults(endpoint="get", status=503, retry_after="0", times=failing)
+        job_id = registry.add_job("build", "manual", faults=fault)
+        path = f"/registry/v2/jobs/build/{quote(job_id, safe='')}"
+        finals: list[Any] = []
+        logged = _logged(f"build job {job_id} is waiting")  # the state a get told the wait
+        with logged as learned, JobsClient(registry.url, retries=retries) as client:
+            job = ("build", job_id)
+            waiting = threading.Thread(
+                target=lambda: finals.append(
+                    client.wait_all([job], timeout=30) if many else client.wait_for(job)
+                )
+            )
+            waiting.start()
+            registry.wait_for_requests(failing, path=path, timeout=10)
+            if many:
+                # The tenant stream gives no close to check after: once its retries are
+                # spent, the wait asks once more after a backoff, and that one is answered.
+                assert learned.wait(10)
+            registry.transition("build", job_id, "completed")
+            waiting.join(30)
+        gets = [r for r in registry.requests if r.path == path]
+        # wait_for: the failing check, then the get that confirmed the end after close;
+        # wait_all: the failing check, the one answered, and the one that confirmed the end.
+        assert len(gets) == failing + (2 if many else 1)
+        assert _events_requests(registry) == 1
+        assert not waiting.is_alive()
+        assert len(finals) == 1

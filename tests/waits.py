@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from waylay_jobs import JobResponse, JobsClient, _wait
-from waylay_jobs._waiting import WaitOptions
+from waylay_jobs import JobResponse, JobsClient
+from waylay_jobs._wait import blocking as _blocking
+from waylay_jobs._wait.machine import WaitOptions
 
 
 def wait_with(
@@ -16,7 +17,7 @@ def wait_with(
     **options: Any,
 ) -> JobResponse:
     """``client.wait_for(job, **options)``, with ``_sleep`` instead of ``time.sleep``."""
-    return _wait.wait_for(client.transport, job, WaitOptions(**options), _sleep=_sleep)
+    return _blocking.wait_for(client.transport, job, WaitOptions(**options), _sleep=_sleep)
 
 
 def wait_all_with(
@@ -28,9 +29,7 @@ def wait_all_with(
 ) -> list[JobResponse]:
     """``client.wait_all(jobs, **options)``, with ``_sleep`` instead of ``time.sleep`` and
     every :class:`WaitOptions` field available (``max_stream_failures`` too)."""
-    from waylay_jobs._wait_many import ManyWait
-
-    wait = ManyWait(client.transport, jobs, WaitOptions(**options), _sleep=_sleep)
+    wait = _blocking.many_wait(client.transport, jobs, WaitOptions(**options), _sleep=_sleep)
     for _ in wait:
         pass
     return wait.results

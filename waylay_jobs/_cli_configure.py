@@ -12,10 +12,10 @@ from typing import Optional, TextIO
 
 import requests
 
-from ._auth import ApiKeyAuth
 from ._config import DEFAULT_PROFILE, profile_path, save_profile
 from ._exceptions import InvalidArgument
-from ._http import DEFAULT_GATEWAY_URL, normalize_gateway_url
+from ._http.auth import ApiKeyAuth
+from ._http.blocking import DEFAULT_GATEWAY_URL, normalize_gateway_url
 
 
 def gateway_url_for(answer: str) -> str:

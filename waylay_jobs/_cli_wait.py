@@ -25,9 +25,9 @@ from ._client import JobsClient
 from ._exceptions import JobFailed, JobsError, JobsFailed
 from ._models import Event, JobEvent, JobResponse, JobType
 from ._policy import Deadline
-from ._wait import resolve_job, target_of, wait_for
-from ._wait_many import ManyWait
-from ._waiting import WaitOptions
+from ._wait.blocking import many_wait, resolve_job, wait_for
+from ._wait.machine import WaitOptions
+from ._wait.targets import target_of
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -386,7 +386,7 @@ def run_wait_many(
     have ended. Returns 0, or raises as ``wait_all`` (:class:`JobsFailed` after printing)."""
     line = ManyLiveLine(err, jobs) if live else None
     options = WaitOptions(timeout=timeout, on_event=None if line is None else line.on_event)
-    wait = ManyWait(client.transport, jobs, options)
+    wait = many_wait(client.transport, jobs, options)
     try:
         if line is not None:
             if handler is not None:

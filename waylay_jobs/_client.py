@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 import requests
 
-from ._auth import ApiKeyAuth, TokenAuth
 from ._checks import check_seconds
 from ._config import Credentials, credentials_from_env, load_profile
 from ._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_EVENT_SIZE, DEFAULT_POLL_INTERVAL
 from ._endpoints import JOBS_PATH, job_path, open_events
 from ._events import EventStream
 from ._exceptions import InvalidArgument
-from ._http import (
+from ._http.auth import ApiKeyAuth, TokenAuth
+from ._http.blocking import (
     DEFAULT_GATEWAY_URL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -30,7 +30,7 @@ from ._models import Event, JobResponse, JobsResponse, decode_job_response, deco
 from ._query import encode_events_query, encode_list_query
 
 if TYPE_CHECKING:
-    from ._waiting import WaitOptions
+    from ._wait.machine import WaitOptions
 
 _INDEX = re.compile(r"\[(-?\d+)\]")
 _NUMBER = re.compile(r"-?\d+")
@@ -433,8 +433,8 @@ class JobsClient:
             final = client.wait_for(("build", job_id), timeout=600)
             print(final.job.state, final.job.result)
         """
-        from ._wait import wait_for
-        from ._waiting import WaitOptions
+        from ._wait.blocking import wait_for
+        from ._wait.machine import WaitOptions
 
         options = WaitOptions(
             timeout=timeout,
@@ -502,7 +502,7 @@ class JobsClient:
 
             finals = client.wait_all([("build", a), ("deploy", b), c_id], timeout=600)
         """
-        from ._wait_many import wait_all
+        from ._wait.blocking import wait_all
 
         options = self._wait_options(
             timeout, raise_on_failure, on_event, children, idle_timeout, poll_interval, cancel
@@ -537,7 +537,7 @@ class JobsClient:
             for final in client.as_completed(jobs, timeout=600):
                 print(final.job.type, final.job.job.id, final.job.state)
         """
-        from ._wait_many import as_completed
+        from ._wait.blocking import as_completed
 
         options = self._wait_options(
             timeout, False, on_event, children, idle_timeout, poll_interval, cancel
@@ -554,7 +554,7 @@ class JobsClient:
         poll_interval: float,
         cancel: threading.Event | None,
     ) -> WaitOptions:
-        from ._waiting import WaitOptions
+        from ._wait.machine import WaitOptions
 
         return WaitOptions(
             timeout=timeout,

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._auth import mask
 from ._exceptions import ConfigError, InvalidArgument
-from ._http import DEFAULT_GATEWAY_URL
+from ._http.auth import mask
+from ._http.blocking import DEFAULT_GATEWAY_URL
 
 logger = logging.getLogger("waylay_jobs")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._http import Params, Transport, json_body, quote_segment
+from ._http.blocking import Params, Transport, json_body, quote_segment
 from ._policy import Deadline
 
 if TYPE_CHECKING:
@@ -27,12 +27,18 @@ def job_path(job_type: Any, job_id: Any) -> str:
 
 
 def get_job(
-    transport: Transport, job_type: str, job_id: str, *, deadline: Optional[Deadline] = None
+    transport: Transport,
+    job_type: str,
+    job_id: str,
+    *,
+    deadline: Optional[Deadline] = None,
+    retry: bool = True,
 ) -> JobResponse:
-    """``GET /registry/v2/jobs/{type}/{id}``, decoded."""
+    """``GET /registry/v2/jobs/{type}/{id}``, decoded (one attempt with ``retry=False``)."""
     from ._models import decode_job_response
 
-    response = transport.get_json(job_path(job_type, job_id), (), deadline=deadline)
+    path = job_path(job_type, job_id)
+    response = transport.get_json(path, (), deadline=deadline, retry=retry)
     return decode_job_response(json_body(response))
 
 

@@ -66,7 +66,7 @@ from ._exceptions import (
     JobsError,
     WaitTimeout,
 )
-from ._http import DEFAULT_GATEWAY_URL
+from ._http.blocking import DEFAULT_GATEWAY_URL
 from ._query import encode_timestamp
 from ._version import __version__
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from .._client import JobsClient
 from .._config import Credentials, credentials_from_env
 from .._exceptions import ConfigError, JobsError
-from .._http import DEFAULT_GATEWAY_URL
+from .._http.blocking import DEFAULT_GATEWAY_URL
 from ._sdk import BaseHook, aget_connection
 from .provider import CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 

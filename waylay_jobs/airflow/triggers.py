@@ -1,11 +1,13 @@
-"""``WaylayJobTrigger``: waits for a job in Airflow's triggerer by following its event stream.
+"""``WaylayJobTrigger``: waits for a job in Airflow's triggerer, over an event stream that the
+triggers of one triggerer share.
 
-A triggerer runs every deferred task's trigger in one asyncio event loop. This trigger is a
-thin shell around the library's async wait (``waylay_jobs._async_wait``): the same decisions
-as ``JobsClient.wait_for`` (subscribe, then check the state with ``get``; confirm an end seen
-on the stream with ``get``; reconnect with backoff; poll after repeated stream failures; one
-deadline), with no thread per trigger and one HTTP client (one TLS context, one connection
-pool) per event loop. It yields one event and ends.
+A triggerer runs every deferred task's trigger in one asyncio event loop. The triggers in it
+that use the same gateway, credentials and wait settings join one many-jobs wait over the
+tenant's event stream (``waylay_jobs._wait.shared``): one connection for all of them, the same
+decisions as ``JobsClient.wait_all`` (subscribe, then check every job with ``get`` or ``list``;
+confirm every end with ``get``; reconnect with backoff; poll after repeated stream failures),
+and each trigger yields its own event as soon as its job ends. The stream closes when the last
+trigger leaves. Each trigger keeps its own deadline. It yields one event and ends.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Optional
 
-from .._async_wait import AsyncTransport, wait_for_async
 from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_POLL_INTERVAL
 from .._exceptions import ApiError, JobsError, WaitTimeout
-from .._waiting import Target, WaitOptions
+from .._http.aio import AsyncTransport
+from .._wait.machine import WaitOptions
+from .._wait.shared import wait_shared
+from .._wait.targets import Target
 from ._sdk import AirflowNotFoundException, BaseTrigger, TriggerEvent
 from .hooks import WaylayJobsHook
 from .tasks import job_summary
@@ -94,14 +98,15 @@ class WaylayJobTrigger(BaseTrigger):  # type: ignore[misc,unused-ignore]
         label = f"{self.job_type} job {self.job_id}"
         try:
             options = WaitOptions(
-                timeout=None if self.end_time is None else max(0.0, self.end_time - time.time()),
                 raise_on_failure=False,
                 idle_timeout=self.idle_timeout,
                 poll_interval=self.poll_interval,
             )
             hook = WaylayJobsHook(waylay_conn_id=self.waylay_conn_id)
             transport = AsyncTransport(await hook.aget_credentials())
-            final = await wait_for_async(transport, Target(self.job_type, self.job_id), options)
+            timeout = None if self.end_time is None else max(0.0, self.end_time - time.time())
+            target = Target(self.job_type, self.job_id)
+            final = await wait_shared(transport, target, options, timeout=timeout)
         except WaitTimeout as exc:
             last = None if exc.last_job is None else job_summary(exc.last_job)
             return {"status": "timeout", "job": last, "message": str(exc)}

@@ -52,6 +52,9 @@ class Faults:
       the body (no ``close`` event, no terminating chunk).
     * ``stall_after``: after this many job events, write nothing at all (no keep-alives)
       until the client hangs up or the registry stops.
+    * ``drip``: with ``stall_after``, instead of nothing, start an event and write one more
+      byte of it every ``drip`` seconds, never completing it: a stream that keeps the
+      connection busy (as a misbehaving proxy can) without delivering an event.
     * ``truncate_terminal``: write the event that would end the stream only halfway
       (cut in the middle of its ``data`` line), then end the body cleanly (EOF).
     * ``malformed_json``: the first job event carries broken JSON (a complete event).
@@ -73,6 +76,7 @@ class Faults:
     bom: bool = False
     drop_after: Optional[int] = None
     stall_after: Optional[int] = None
+    drip: float = 0.0
     truncate_terminal: bool = False
     malformed_json: bool = False
     unknown_event: bool = False
@@ -87,6 +91,8 @@ class Faults:
             raise ValueError(f"line_ending must be CRLF, LF or CR, got {self.line_ending!r}")
         if self.delay < 0:
             raise ValueError(f"delay must be seconds >= 0, got {self.delay!r}")
+        if self.drip < 0 or (self.drip and self.stall_after is None):
+            raise ValueError(f"drip must be seconds >= 0, with stall_after, got {self.drip!r}")
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
         for name in ("times", "drop_after", "stall_after"):

@@ -147,5 +147,9 @@ class StreamPlayer:
         return True
 
     def _stall(self) -> None:
-        while not self._store.wait_stopped(_POLL) and not client_gone(self._sock):
-            pass
+        drip = self._faults.drip
+        if drip:
+            self._writer.raw("data: ")  # an event begun, and never ended
+        while not self._store.wait_stopped(drip or _POLL) and not client_gone(self._sock):
+            if drip:
+                self._writer.raw("x")

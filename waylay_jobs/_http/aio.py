@@ -1,11 +1,12 @@
-"""The asyncio driver of the wait machine (``_waiting``), over ``httpx.AsyncClient``.
+"""The httpx transport of the asyncio wait: ``get`` and the event stream over ``httpx.AsyncClient``.
 
 Airflow's deferrable sensor hands its wait to a trigger, and a triggerer runs thousands of
 triggers in one event loop: no thread and no blocking call may be spent per wait. This module
-carries out a :class:`~waylay_jobs._waiting.JobWaiter`'s decisions with ``await``: ``get``
-with the transport's retry rules, the event stream through the library's SSE framing
-(:class:`~waylay_jobs._sse.SSEDecoder`, pushed bytes as they arrive) and event decoding, pauses
-with ``asyncio.sleep``. The waiter decides exactly as it does for the blocking ``wait_for``.
+sends the requests of such a wait with ``await``: ``get`` and ``list`` (one attempt each: the
+wait machine decides what to retry and when), the event stream through the library's SSE
+framing (:class:`~waylay_jobs._sse.SSEDecoder`, pushed bytes as they arrive) and event
+decoding. What to send and what an answer means is decided by :mod:`~waylay_jobs._http.core`,
+as for the ``requests`` transport. The driver is ``waylay_jobs._wait.aio``.
 
 All waits of one event loop share one TLS context, one ``httpx.AsyncClient`` for their
 ``get`` calls (a few keep-alive connections) and, per API key, one token; each stream has a
@@ -17,10 +18,8 @@ the rest of the library never imports this module.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import logging
-import random
 import ssl
 import time
 import urllib.request
@@ -28,59 +27,49 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 import httpx
 
-from ._auth import DEFAULT_RENEW_MARGIN, mask, token_expiry
-from ._config import Credentials
-from ._defaults import DEFAULT_MAX_EVENT_SIZE
-from ._endpoints import EVENTS_PATH, job_path
-from ._exceptions import (
-    ApiError,
-    AuthError,
-    IdleTimeout,
-    StreamError,
-    StreamInterrupted,
-    TransportError,
+from .._config import Credentials
+from .._defaults import DEFAULT_MAX_EVENT_SIZE
+from .._endpoints import EVENTS_PATH, JOBS_PATH, job_path
+from .._exceptions import ApiError, IdleTimeout, StreamError, StreamInterrupted, TransportError
+from .._models import (
+    CloseEvent,
+    Event,
+    JobResponse,
+    JobsResponse,
+    decode_job_response,
+    decode_jobs_response,
+    parse_event,
 )
-from ._http import (
+from .._policy import DEFAULT_POLICY, Deadline, RetryPolicy
+from .._sse import PAUSE, PAUSED, SSEDecoder
+from .core import (
     DEFAULT_TIMEOUT,
-    MAX_ERROR_BODY,
-    MAX_WRONG_BODY,
-    USER_AGENT,
+    JSON_EXPECTED,
+    JSON_HEADERS,
+    STREAM_EXPECTED,
+    STREAM_HEADERS,
+    VALID_JSON_EXPECTED,
+    Answer,
     Params,
     api_error,
-    body_snippet,
+    json_accepted,
+    mask,
     normalize_gateway_url,
     plain_http_hint,
-)
-from ._models import CloseEvent, Event, JobResponse, decode_job_response, parse_event
-from ._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, parse_retry_after
-from ._query import encode_events_query
-from ._sse import PAUSE, PAUSED, SSEDecoder
-from ._waiting import (
-    Fail,
-    Finish,
-    Get,
-    JobWaiter,
-    Pause,
-    Read,
-    Subscribe,
-    Target,
-    WaitOptions,
+    request_headers,
+    stream_refused,
+    token_from_answer,
+    token_request,
+    token_url,
+    transport_error,
 )
 
 logger = logging.getLogger("waylay_jobs")
-
-_JSON_EXPECTED = "200 application/json"
-_STREAM_EXPECTED = "200 text/event-stream"
-_STREAM_HEADERS = {
-    "Accept": "text/event-stream",
-    "Accept-Encoding": "identity",
-    "Cache-Control": "no-cache",
-}
 
 # One client and one token cache per event loop: an AsyncClient's connections belong to the
 # loop that opened them, and a triggerer runs all its triggers in one loop.
@@ -119,15 +108,12 @@ async def _shared() -> _Shared:
     shared = _CLIENTS.get(loop)
     if shared is None or shared.requests.is_closed:
         context = httpx.create_ssl_context()
-        headers = {"User-Agent": USER_AGENT}
         requests = httpx.AsyncClient(
-            headers=headers,
             verify=context,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             follow_redirects=True,
         )
         proxied = httpx.AsyncClient(
-            headers=headers,
             verify=context,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
             follow_redirects=True,
@@ -168,7 +154,6 @@ async def stream_client(url: str) -> tuple[httpx.AsyncClient, bool]:
     )
     client = httpx.AsyncClient(
         transport=transport,
-        headers={"User-Agent": USER_AGENT},
         follow_redirects=True,
         trust_env=False,  # no proxy applies (checked above)
     )
@@ -178,39 +163,24 @@ async def stream_client(url: str) -> tuple[httpx.AsyncClient, bool]:
 # -- responses to exceptions ------------------------------------------------------------------
 
 
-def _media_type(response: httpx.Response) -> str:
-    value = response.headers.get("Content-Type")
-    if not value:
-        return "no content type"
-    return value.split(";", 1)[0].strip().lower() or "no content type"
-
-
-def _encoding(response: httpx.Response) -> str:
-    declared = response.charset_encoding
-    if declared:
-        try:
-            return codecs.lookup(declared).name
-        except LookupError:
-            return "utf-8"
-    return "utf-8"
-
-
 def error_from_httpx(response: httpx.Response, *, expected: str, body: bytes) -> ApiError:
-    """The exception ``error_from_response`` gives for the same answer, for an httpx response:
-    401/403 :class:`AuthError`, 404 :class:`NotFoundError`, else :class:`ApiError`, with the
-    same message, error text, JSON body and ``Retry-After`` (``response`` is left ``None``:
-    the attribute holds a ``requests.Response``)."""
-    error = api_error(
+    """The exception ``error_from_response`` gives for the same answer (see
+    :func:`~waylay_jobs._http.core.api_error`), for an httpx response (``response`` is left
+    ``None``: the attribute holds a ``requests.Response``)."""
+    return api_error(
         method=response.request.method,
         target=response.request.url.raw_path.decode("ascii", errors="replace"),
-        status=response.status_code,
-        media=_media_type(response),
-        body=body,
-        encoding=_encoding(response),
+        answer=_answer(response, body),
         expected=expected,
+        now=time.time(),
     )
-    error.retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-    return error
+
+
+def _answer(response: httpx.Response, body: bytes) -> Answer:
+    headers = response.headers
+    return Answer(
+        response.status_code, headers.get("Content-Type"), body, headers.get("Retry-After")
+    )
 
 
 def _has_request(exc: httpx.RequestError) -> bool:
@@ -221,29 +191,13 @@ def _has_request(exc: httpx.RequestError) -> bool:
     return True
 
 
-def transport_error(what: str, exc: httpx.HTTPError) -> TransportError:
+def _failed(what: str, exc: httpx.HTTPError, expected: str = "a response") -> TransportError:
     """A :class:`TransportError` for an httpx failure; as for ``requests``, only a read that
     timed out on an open connection counts as the server having answered."""
     failed = not isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout))
     url = str(exc.request.url) if isinstance(exc, httpx.RequestError) and _has_request(exc) else ""
-    hint = plain_http_hint(exc, url) if isinstance(exc, httpx.ConnectError) else ""
-    error = TransportError(
-        f"{what}: expected a response, got {type(exc).__name__}: {exc}{hint}",
-        connect_failed=failed,
-    )
-    error.__cause__ = exc
-    return error
-
-
-def _retryable(exc: TransportError) -> bool:
-    cause: Optional[BaseException] = exc.__cause__
-    for _ in range(8):  # httpx wraps httpcore's error, which wraps the ssl one
-        if cause is None:
-            break
-        if isinstance(cause, ssl.SSLError):
-            return False  # a certificate problem does not go away by asking again
-        cause = cause.__cause__ or cause.__context__
-    return True
+    hint = plain_http_hint(str(exc), url) if isinstance(exc, httpx.ConnectError) else ""
+    return transport_error(what, exc, connect_failed=failed, hint=hint, expected=expected)
 
 
 async def _read_some(response: httpx.Response, limit: int) -> bytes:
@@ -279,12 +233,7 @@ class _Auth:
         self.api_key = credentials.api_key
         self.api_secret = credentials.api_secret
         self.tenant_id = credentials.tenant_id
-        prefix = (
-            normalize_gateway_url(credentials.accounts_url)
-            if credentials.accounts_url
-            else gateway_url + "/accounts/v1"
-        )
-        self.token_url = prefix + "/tokens"
+        self.token_url = token_url(gateway_url, credentials.accounts_url)
 
     def __repr__(self) -> str:
         if self.token:
@@ -309,16 +258,25 @@ class _Auth:
     async def header(
         self, client: httpx.AsyncClient, deadline: Optional[Deadline]
     ) -> Optional[str]:
-        """The ``Authorization`` value (``None`` without credentials)."""
+        """The ``Authorization`` value (``None`` without credentials). Waiting for another
+        task's token request lasts at most the time left before ``deadline``."""
         if self.token:
             return f"Bearer {self.token}"
         if not self.renewable:
             return None
         slot = self._slot()
-        async with slot.lock:
+        if not await _acquire(slot.lock, deadline):
+            raise TransportError(
+                f"expected a token for {self!r}, got none in time: another task's token "
+                "request was still under way",
+                connect_failed=False,
+            )
+        try:
             if slot.value is None or time.time() >= slot.renew_at:
                 slot.value, slot.renew_at = await self._fetch(client, deadline)
             return f"Bearer {slot.value}"
+        finally:
+            slot.lock.release()
 
     def forget(self, authorization: Optional[str]) -> None:
         """Drop the token a request was rejected with (unless already replaced)."""
@@ -333,57 +291,33 @@ class _Auth:
     ) -> tuple[str, float]:
         assert self.api_key is not None
         assert self.api_secret is not None
-        if self.tenant_id is None:
-            params = {"grant_type": "client_credentials"}
-            body = {"clientId": self.api_key, "clientSecret": self.api_secret}
-        else:
-            params = {"grant_type": "application_credentials", "tenant": self.tenant_id}
-            body = {"applicationId": self.api_key, "applicationSecret": self.api_secret}
-        what = f"POST {self.token_url}?grant_type={params['grant_type']}"
+        exchange = token_request(self.token_url, self.api_key, self.api_secret, self.tenant_id)
         try:
             response = await client.post(
-                self.token_url,
-                params=params,
-                json=body,
-                headers={"Accept": "application/json"},
+                exchange.url,
+                params=exchange.params,
+                json=exchange.body,
+                headers=request_headers(),
                 timeout=_timeout(DEFAULT_TIMEOUT, deadline),
                 # A 307/308 would re-send the secret to wherever it points: refuse instead.
                 follow_redirects=False,
             )
         except httpx.HTTPError as exc:
-            raise transport_error(what, exc) from exc
-        status = response.status_code
-        document: Any = None
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        if not 200 <= status < 300:
-            text = body_snippet(response.content, _encoding(response))
-            error = text or None
-            if isinstance(document, dict) and isinstance(document.get("error"), str):
-                error = document["error"]
-            raise AuthError(
-                f"{what}: expected 200 with a token for api key {mask(self.api_key)!r}, "
-                f"got {status} {_media_type(response)}" + (f": {text}" if text else ""),
-                status_code=status,
-                error=error,
-                data=document,
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), time.time()),
-            )
-        token = document.get("token") if isinstance(document, dict) else None
-        if not isinstance(token, str) or not token:
-            # Never quote a 2xx body: it may hold a token under another name.
-            raise AuthError(
-                f"{what}: expected a JSON object with a 'token' string, got {status} "
-                f"{_media_type(response)} without one",
-                status_code=status,
-            )
-        expires = token_expiry(token)
-        if expires is None:
-            return token, float("inf")
-        margin = min(DEFAULT_RENEW_MARGIN, max(0.0, expires - time.time()) / 2)
-        return token, expires - margin
+            raise _failed(exchange.what, exc, "a token") from exc
+        return token_from_answer(exchange, _answer(response, response.content), now=time.time())
+
+
+async def _acquire(lock: asyncio.Lock, deadline: Optional[Deadline]) -> bool:
+    """Take ``lock``, waiting at most the time left before ``deadline``; whether it was taken."""
+    left = None if deadline is None else deadline.remaining()
+    if left is None or not lock.locked():
+        await lock.acquire()  # a free lock is taken at once, without a timer task
+        return True
+    try:
+        await asyncio.wait_for(lock.acquire(), max(left, 0.0))
+    except asyncio.TimeoutError:
+        return False
+    return True
 
 
 def _timeout(pair: tuple[float, float], deadline: Optional[Deadline]) -> httpx.Timeout:
@@ -401,7 +335,9 @@ class AsyncTransport:
         credentials: the gateway and the token or key pair.
         timeout: (connect, read) seconds for a ``get`` (a stream's read timeout is the
             wait's idle timeout).
-        policy: the retry policy of a ``get`` (the same as the blocking transport's).
+        policy: the retry policy of the waits driven over this transport (the wait machine
+            retries; each request here is one attempt, plus one resend after a 401 with a
+            renewed token).
         client: an ``httpx.AsyncClient`` to use instead of the shared ones, for requests and
             streams alike (not closed here).
     """
@@ -413,14 +349,12 @@ class AsyncTransport:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         policy: RetryPolicy = DEFAULT_POLICY,
         client: Optional[httpx.AsyncClient] = None,
-        _rng: Optional[random.Random] = None,
     ) -> None:
         self.gateway_url = normalize_gateway_url(credentials.gateway_url)
         self.auth = _Auth(credentials, self.gateway_url)
         self.timeout = timeout
         self.policy = policy
         self._client = client
-        self._rng = _rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     def __repr__(self) -> str:
         return f"AsyncTransport(gateway_url={self.gateway_url!r}, auth={self.auth!r})"
@@ -432,44 +366,16 @@ class AsyncTransport:
     async def get_job(
         self, job_type: str, job_id: str, *, deadline: Optional[Deadline] = None
     ) -> JobResponse:
-        """``GET /registry/v2/jobs/{type}/{id}``, decoded, retried as the blocking one is."""
-        path = job_path(job_type, job_id)
-        attempt = 0
-        while True:
-            try:
-                response = await self._send(path, (), {"Accept": "application/json"}, deadline)
-            except TransportError as exc:
-                if not _retryable(exc) or not await self._pause(attempt, None, str(exc), deadline):
-                    raise
-                attempt += 1
-                continue
-            except AuthError as exc:
-                # Only the token request raises here; a busy token endpoint is worth a retry.
-                if not is_transient(exc.status_code) or not await self._pause(
-                    attempt, exc.retry_after, f"the token request got {exc.status_code}", deadline
-                ):
-                    raise
-                attempt += 1
-                continue
-            if is_transient(response.status_code):
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-                why = f"status {response.status_code}"
-                if await self._pause(attempt, retry_after, why, deadline):
-                    attempt += 1
-                    continue
-            break
-        kind = _media_type(response)
-        is_json = kind == "application/json" or (
-            kind.startswith("application/") and kind.endswith("+json")
-        )
-        if not 200 <= response.status_code < 300 or not is_json:
-            raise error_from_httpx(response, expected=_JSON_EXPECTED, body=response.content)
-        try:
-            document = json.loads(response.content)
-        except ValueError as exc:
-            expected = f"{_JSON_EXPECTED} (valid JSON)"
-            raise error_from_httpx(response, expected=expected, body=response.content) from exc
+        """``GET /registry/v2/jobs/{type}/{id}``, decoded; one attempt."""
+        document = await self._get_json(job_path(job_type, job_id), (), deadline)
         return decode_job_response(document)
+
+    async def list_jobs(
+        self, params: Params, *, deadline: Optional[Deadline] = None
+    ) -> JobsResponse:
+        """``GET /registry/v2/jobs/`` with the query ``params``, decoded as ``JobsClient.list``
+        decodes it; one attempt."""
+        return decode_jobs_response(await self._get_json(JOBS_PATH, params, deadline))
 
     async def open_events(
         self,
@@ -490,15 +396,13 @@ class AsyncTransport:
         stream: Optional[AsyncEventStream] = None
         try:
             response = await self._send(
-                EVENTS_PATH, params, _STREAM_HEADERS, deadline, pair, client, stream=True
+                EVENTS_PATH, params, STREAM_HEADERS, deadline, pair, client, stream=True
             )
             try:
-                if not 200 <= response.status_code < 300:
-                    body = await _read_some(response, MAX_ERROR_BODY)
-                    raise error_from_httpx(response, expected=_STREAM_EXPECTED, body=body)
-                if _media_type(response) != "text/event-stream":
-                    body = await _read_some(response, MAX_WRONG_BODY)
-                    raise error_from_httpx(response, expected=_STREAM_EXPECTED, body=body)
+                limit = stream_refused(response.status_code, response.headers.get("Content-Type"))
+                if limit is not None:
+                    body = await _read_some(response, limit)
+                    raise error_from_httpx(response, expected=STREAM_EXPECTED, body=body)
                 stream = AsyncEventStream(response, max_event_size=max_event_size, owner=owned)
             finally:
                 if stream is None:
@@ -507,6 +411,16 @@ class AsyncTransport:
             if stream is None and owned is not None:
                 await owned.aclose()
         return stream
+
+    async def _get_json(self, path: str, params: Params, deadline: Optional[Deadline]) -> Any:
+        response = await self._send(path, params, JSON_HEADERS, deadline)
+        body = response.content
+        if not json_accepted(response.status_code, response.headers.get("Content-Type")):
+            raise error_from_httpx(response, expected=JSON_EXPECTED, body=body)
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise error_from_httpx(response, expected=VALID_JSON_EXPECTED, body=body) from exc
 
     async def _send(
         self,
@@ -524,42 +438,23 @@ class AsyncTransport:
         url = self.gateway_url + path
         for attempt in (1, 2):
             authorization = await self.auth.header(short, deadline)
-            sent = dict(headers)
-            if authorization is not None:
-                sent["Authorization"] = authorization
             request = client.build_request(
                 "GET",
                 url,
                 params=list(params),
-                headers=sent,
+                headers=request_headers(headers, authorization),
                 timeout=_timeout(pair or self.timeout, deadline),
             )
             try:
                 response = await client.send(request, stream=stream)
             except httpx.HTTPError as exc:
-                raise transport_error(f"GET {path}", exc) from exc
+                raise _failed(f"GET {path}", exc) from exc
             if response.status_code == 401 and self.auth.renewable and attempt == 1:
                 await response.aclose()
                 self.auth.forget(authorization)
                 continue  # one resend with a new token
             return response
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _pause(
-        self, attempt: int, retry_after: Optional[float], why: str, deadline: Optional[Deadline]
-    ) -> bool:
-        delay = self.policy.retry_pause(attempt, retry_after, self._rng, deadline)
-        if delay is None:
-            return False
-        logger.warning(
-            "retrying a GET in %.2fs (retry %d of %d) after %s",
-            delay,
-            attempt + 1,
-            self.policy.retries,
-            why,
-        )
-        await asyncio.sleep(delay)
-        return True
 
 
 class AsyncEventStream:
@@ -656,87 +551,3 @@ class AsyncEventStream:
         finally:
             if self._owner is not None:
                 await self._owner.aclose()
-
-
-# -- the driver ---------------------------------------------------------------------------------
-
-
-async def wait_for_async(
-    transport: AsyncTransport,
-    target: Target,
-    options: WaitOptions,
-    *,
-    deadline: Optional[Deadline] = None,
-    _clock: Callable[[], float] = time.monotonic,
-    _rng: Optional[random.Random] = None,
-) -> JobResponse:
-    """Wait until the job ends, as ``JobsClient.wait_for`` does, without blocking the loop.
-
-    ``target`` must name the job type (``Target(type, id)``): a trigger always knows it.
-    Cancelling the awaiting task closes the open stream before ``CancelledError`` propagates.
-
-    Raises:
-        JobFailed, WaitTimeout, NotFoundError, AuthError, ApiError, TransportError: as
-            ``wait_for`` (``options.cancel`` is not used: cancel the task instead).
-    """
-    start = _clock()
-    if deadline is None:
-        deadline = Deadline(options.timeout, clock=_clock, start=start)
-    waiter = JobWaiter(
-        target,
-        options,
-        deadline=deadline,
-        start=start,
-        rng=_rng or random.Random(),  # noqa: S311 - jitter, not cryptography
-    )
-    stream: Optional[AsyncEventStream] = None
-    try:
-        while True:
-            action = waiter.next_action(_clock())
-            if stream is not None and not waiter.keeps_stream:
-                await stream.aclose()
-                stream = None
-            if isinstance(action, Read):
-                assert stream is not None
-                try:
-                    event = await stream.next()
-                except StopAsyncIteration:
-                    waiter.stream_ended()
-                    continue
-                except (StreamError, TransportError) as exc:
-                    waiter.stream_failed(exc)
-                    continue
-                finally:
-                    if stream.retry is not None:
-                        waiter.stream_retry(stream.retry)
-                waiter.event_received(event)
-            elif isinstance(action, Get):
-                try:
-                    job = await transport.get_job(action.job_type, action.job_id, deadline=deadline)
-                except (ApiError, TransportError) as exc:
-                    waiter.get_failed(exc)
-                else:
-                    waiter.job_received(job)
-            elif isinstance(action, Subscribe):
-                params = encode_events_query(
-                    type=action.job_type, id=action.job_id, children=action.children
-                )
-                try:
-                    stream = await transport.open_events(
-                        params, read_timeout=action.read_timeout, deadline=deadline
-                    )
-                except (ApiError, TransportError) as exc:
-                    waiter.subscribe_failed(exc)
-                else:
-                    waiter.subscribed()
-            elif isinstance(action, Pause):
-                if action.seconds > 0:
-                    await asyncio.sleep(action.seconds)
-            elif isinstance(action, Finish):
-                return action.job
-            else:
-                assert isinstance(action, Fail)
-                raise action.error
-    finally:
-        if stream is not None:
-            await stream.aclose()

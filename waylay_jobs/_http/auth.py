@@ -10,9 +10,6 @@ put in a message or shown by ``repr``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
@@ -22,51 +19,28 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from ._exceptions import AuthError, InvalidArgument, TransportError
-from ._http import (
+from .._exceptions import InvalidArgument, TransportError
+from .._policy import current_deadline
+from .blocking import failed
+from .core import (
+    DEFAULT_RENEW_MARGIN,
     DEFAULT_TIMEOUT,
-    USER_AGENT,
+    Answer,
     Timeout,
-    body_encoding,
-    body_snippet,
     check_timeout,
-    connect_failed,
-    media_type,
-    normalize_gateway_url,
-    plain_http_hint,
+    jwt_claims,
+    mask,
+    request_headers,
+    token_expiry,
+    token_from_answer,
+    token_request,
+    token_url,
 )
-from ._policy import current_deadline, parse_retry_after
+from .interrupt import acquire
 
 logger = logging.getLogger("waylay_jobs")
 
-#: Seconds before ``exp`` at which a token is renewed (less for very short-lived tokens).
-DEFAULT_RENEW_MARGIN = 60.0
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The claims of a JWT, decoded without verifying the signature; ``{}`` when not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def token_expiry(token: str) -> float | None:
-    """The token's ``exp`` claim (epoch seconds), or ``None`` when it has none."""
-    exp = jwt_claims(token).get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return float(exp)
-    return None
-
-
-def mask(value: str) -> str:
-    """The first characters of an identifier, enough to recognise it: ``'abcd…'``."""
-    return value[:4] + "…" if len(value) > 4 else "…"
+__all__ = ["ApiKeyAuth", "RenewableAuth", "TokenAuth", "jwt_claims", "mask", "token_expiry"]
 
 
 def _check_credential(name: str, value: Any) -> str:
@@ -175,12 +149,7 @@ class ApiKeyAuth(RenewableAuth):
     ) -> None:
         self._api_key = _check_credential("api_key", api_key)
         self._api_secret = _check_credential("api_secret", api_secret)
-        prefix = (
-            normalize_gateway_url(accounts_url)
-            if accounts_url
-            else normalize_gateway_url(gateway_url) + "/accounts/v1"
-        )
-        self.token_url = prefix + "/tokens"
+        self.token_url = token_url(gateway_url, accounts_url)
         self._tenant_id = None if tenant_id is None else _check_credential("tenant_id", tenant_id)
         self._session = session
         self._timeout = check_timeout("timeout", timeout)
@@ -199,94 +168,62 @@ class ApiKeyAuth(RenewableAuth):
 
     def token(self) -> str:
         """A token valid for a while yet, fetched (by one thread at a time) when needed."""
-        with self._lock:
+        # Bounded by the deadline of the request that needs it, and cut by its wait's cancel:
+        # another thread's slow token exchange must not hold this one past its own deadline.
+        if not acquire(self._lock, current_deadline.get()):
+            raise TransportError(
+                f"expected a token for {self}, got none in time: another thread's token "
+                "request was still under way",
+                connect_failed=False,
+            )
+        try:
             if self._token is None or self._clock() >= self._renew_at:
                 self._token, self._renew_at = self._fetch()
             return self._token
+        finally:
+            self._lock.release()
 
     def renew_after_401(self, authorization: str | None) -> bool:
         """Forget the token a request was rejected with, unless another thread already did."""
-        with self._lock:
+        if not acquire(self._lock, current_deadline.get()):
+            return True  # the resend's token() says why there is no token
+        try:
             if self._token is not None and authorization == f"Bearer {self._token}":
                 logger.info("the server rejected the token of %s; fetching a new one", self)
                 self._token = None
+        finally:
+            self._lock.release()
         return True
 
     def _fetch(self) -> tuple[str, float]:
-        if self._tenant_id is None:
-            params = {"grant_type": "client_credentials"}
-            body = {"clientId": self._api_key, "clientSecret": self._api_secret}
-        else:
-            params = {"grant_type": "application_credentials", "tenant": self._tenant_id}
-            body = {"applicationId": self._api_key, "applicationSecret": self._api_secret}
-        what = f"POST {self.token_url}?grant_type={params['grant_type']}"
+        exchange = token_request(self.token_url, self._api_key, self._api_secret, self._tenant_id)
         deadline = current_deadline.get()
         timeout = self._timeout if deadline is None else deadline.cap_timeout(self._timeout)
         try:
             response = self._session.post(
-                self.token_url,
-                params=params,
-                json=body,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                exchange.url,
+                params=exchange.params,
+                json=exchange.body,
+                headers=request_headers(),
                 timeout=timeout,
                 auth=_NoAuth(),
                 # A 307/308 would re-send the secret to wherever it points: refuse instead.
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise TransportError(
-                f"{what}: expected a token, got {type(exc).__name__}: {exc}" + plain_http_hint(exc),
-                connect_failed=connect_failed(exc),
-            ) from exc
+            raise failed(exchange.what, exc, expected="a token") from exc
         with response:
             response.request.body = None  # it holds the secret; an error keeps the response
-            token = self._token_from(response, what)
-        now = self._clock()
-        expires = token_expiry(token)
-        if expires is None:
-            # No exp claim: use it until the server rejects it (a 401 renews it then).
-            logger.debug("fetched a token for %s (no expiry claim)", self)
-            return token, float("inf")
-        margin = min(self._renew_margin, max(0.0, expires - now) / 2)
-        logger.debug("fetched a token for %s, valid for %.0fs", self, expires - now)
-        return token, expires - margin
-
-    def _token_from(self, response: requests.Response, what: str) -> str:
-        status = response.status_code
-        if not 200 <= status < 300:
-            text = body_snippet(response.content, body_encoding(response))
-            error: str | None = text or None
-            data: Any = None
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and isinstance(data.get("error"), str):
-                error = data["error"]
-            raise AuthError(
-                f"{what}: expected 200 with a token for api key {mask(self._api_key)!r}, "
-                f"got {status} {media_type(response)}" + (f": {text}" if text else ""),
-                status_code=status,
-                error=error,
-                data=data,
-                response=response,
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock()),
+            headers = response.headers
+            answer = Answer(
+                response.status_code,
+                headers.get("Content-Type"),
+                response.content,
+                headers.get("Retry-After"),
             )
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        token = document.get("token") if isinstance(document, dict) else None
-        if not isinstance(token, str) or not token:
-            # Never quote a 2xx body: it may hold a token under another name.
-            shape = (
-                f"a JSON object with keys {sorted(document)}"
-                if isinstance(document, dict)
-                else f"{media_type(response)} that is not a JSON object"
+            now = self._clock()
+            token, renew_at = token_from_answer(
+                exchange, answer, now=now, renew_margin=self._renew_margin, response=response
             )
-            raise AuthError(
-                f"{what}: expected a JSON object with a 'token' string, got {status} {shape}",
-                status_code=status,
-                response=response,
-            )
-        return token
+        logger.debug("fetched a token for %s, to renew in %.0fs", self, renew_at - now)
+        return token, renew_at

@@ -9,84 +9,63 @@ timeouts, its retries and pauses, and the token exchange its auth may need on th
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Optional, Union
-from urllib.parse import quote, urlsplit, urlunsplit
+from collections.abc import Callable
+from typing import Any, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase
 from requests.utils import requote_uri
 
-from ._checks import is_seconds
-from ._exceptions import (
-    ApiError,
-    AuthError,
-    InvalidArgument,
-    NotFoundError,
-    TransportError,
+from .._checks import is_seconds
+from .._exceptions import ApiError, AuthError, InvalidArgument, TransportError
+from .._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
+from .core import (
+    DEFAULT_GATEWAY_URL,
+    DEFAULT_TIMEOUT,
+    JSON_EXPECTED,
+    JSON_HEADERS,
+    STREAM_EXPECTED,
+    STREAM_HEADERS,
+    USER_AGENT,
+    VALID_JSON_EXPECTED,
+    Answer,
+    Params,
+    Timeout,
+    api_error,
+    check_timeout,
+    json_accepted,
+    normalize_gateway_url,
+    plain_http_hint,
+    quote_segment,
+    request_headers,
+    stream_refused,
+    transport_error,
 )
-from ._policy import Deadline, RetryPolicy, deadline_scope, is_transient, parse_retry_after
-from ._version import __version__
+from .interrupt import InterruptibleAdapter
 
 logger = logging.getLogger("waylay_jobs")
 
-USER_AGENT = f"waylay-jobs/{__version__}"
-#: The gateway used when none is given.
-DEFAULT_GATEWAY_URL = "https://api.waylay.io"
-#: (connect, read) timeouts in seconds for ordinary requests.
-DEFAULT_TIMEOUT = (10.0, 30.0)
 #: Retries (after the first attempt) of a GET that failed in a retryable way.
 DEFAULT_RETRIES = RetryPolicy.retries
 #: Connections kept per host by the session a client creates (requests' default is 10).
 POOL_MAXSIZE = 256
-#: Bytes of an error body read from a streamed response before raising.
-MAX_ERROR_BODY = 64 * 1024
-#: Bytes of a wrong-content-type body read from a streamed 2xx before raising.
-MAX_WRONG_BODY = 4 * 1024
 
-Timeout = Union[float, tuple[float, float]]
-Params = Sequence[tuple[str, str]]
-
-_JSON_EXPECTED = "200 application/json"
-_STREAM_EXPECTED = "200 text/event-stream"
-_STREAM_HEADERS = {
-    "Accept": "text/event-stream",
-    # A compressed stream is buffered by the decoder: events would arrive late.
-    "Accept-Encoding": "identity",
-    "Cache-Control": "no-cache",
-}
-
-
-def normalize_gateway_url(url: Any) -> str:
-    """``api.waylay.io/`` -> ``https://api.waylay.io``; anything not http(s) is refused."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidArgument(f"expected gateway_url to be a non-empty URL string, got {url!r}")
-    text = url.strip()
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        # Never echo the URL: the part before '@' is a user name and maybe a password.
-        raise InvalidArgument(
-            "expected gateway_url without user info (user:password@); "
-            "pass token= or api_key=/api_secret= instead"
-        )
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidArgument(f"expected an http(s) gateway_url, got {url!r}")
-    try:
-        port_ok = parts.hostname is not None and (parts.port is None or parts.port > 0)
-    except ValueError:
-        port_ok = False
-    if not port_ok:
-        raise InvalidArgument(f"expected gateway_url with a host (and a valid port), got {url!r}")
-    if parts.query or parts.fragment:
-        raise InvalidArgument(f"expected gateway_url without a query or fragment, got {url!r}")
-    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
+__all__ = [  # what other modules import from here
+    "DEFAULT_GATEWAY_URL",
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "Params",
+    "Timeout",
+    "Transport",
+    "json_body",
+    "normalize_gateway_url",
+    "quote_segment",
+]
 
 
 def json_body(response: requests.Response) -> Any:
@@ -94,29 +73,8 @@ def json_body(response: requests.Response) -> Any:
     try:
         return json.loads(response.content)
     except ValueError as exc:
-        error = error_from_response(response, expected=f"{_JSON_EXPECTED} (valid JSON)")
+        error = error_from_response(response, expected=VALID_JSON_EXPECTED)
         raise error from exc
-
-
-def quote_segment(name: str, value: Any) -> str:
-    """One path segment, percent-encoded with nothing left safe (``a/b`` -> ``a%2Fb``)."""
-    if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
-        raise InvalidArgument(f"expected {name} to be a non-empty string, got {value!r}")
-    if value in (".", ".."):
-        # Dot segments would be resolved away by urllib3/the server: keep them one segment.
-        return str(value).replace(".", "%2E")
-    return quote(value, safe="")
-
-
-def check_timeout(name: str, value: Any) -> tuple[float, float]:
-    """A timeout as a (connect, read) pair of positive seconds."""
-    pair = value if isinstance(value, tuple) else (value, value)
-    if len(pair) != 2 or not all(is_seconds(part) for part in pair):
-        raise InvalidArgument(
-            f"expected {name} to be finite seconds > 0 or a (connect, read) pair of them, "
-            f"got {value!r}"
-        )
-    return (float(pair[0]), float(pair[1]))
 
 
 class Transport:
@@ -203,12 +161,14 @@ class Transport:
         *,
         raw_response: bool = False,
         deadline: Optional[Deadline] = None,
+        retry: bool = True,
     ) -> requests.Response:
         """GET a JSON document, with retries; raise unless it is a 2xx ``application/json``.
 
         With ``raw_response=True`` the (last) response is returned as it is, unchecked.
         With a ``deadline``, no timeout, retry or pause outlives it: the last error is raised
-        instead of a pause that would reach it.
+        instead of a pause that would reach it. With ``retry=False`` it is one attempt (a wait
+        repeats its requests itself, by the same policy).
 
         Raises:
             AuthError, NotFoundError, ApiError: the server answered with an error or not JSON.
@@ -217,24 +177,22 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = self._send(
-                    path, params, headers={"Accept": "application/json"}, deadline=deadline
-                )
+                response = self._send(path, params, headers=JSON_HEADERS, deadline=deadline)
             except TransportError as exc:
                 retryable = _retryable(exc.__cause__)
-                if not retryable or not self._pause(attempt, None, str(exc), deadline):
+                if not retry or not retryable or not self._pause(attempt, None, str(exc), deadline):
                     raise
                 attempt += 1
                 continue
             except AuthError as exc:
                 # Only the token request raises here; a busy token endpoint is worth a retry.
-                if not is_transient(exc.status_code) or not self._pause(
+                if not retry or not is_transient(exc.status_code) or not self._pause(
                     attempt, exc.retry_after, f"the token request got {exc.status_code}", deadline
                 ):
                     raise
                 attempt += 1
                 continue
-            if is_transient(response.status_code):
+            if retry and is_transient(response.status_code):
                 retry_after = self._retry_after(response)
                 if self._pause(attempt, retry_after, f"status {response.status_code}", deadline):
                     response.close()
@@ -243,8 +201,8 @@ class Transport:
             break
         if raw_response:
             return response
-        if not 200 <= response.status_code < 300 or not _is_json(response):
-            raise self.error_from_response(response, expected=_JSON_EXPECTED)
+        if not json_accepted(response.status_code, response.headers.get("Content-Type")):
+            raise self.error_from_response(response, expected=JSON_EXPECTED)
         return response
 
     def open_stream(
@@ -266,16 +224,14 @@ class Transport:
         """
         pair = check_timeout("timeout", timeout)
         response = self._send(
-            path, params, headers=_STREAM_HEADERS, stream=True, timeout=pair, deadline=deadline
+            path, params, headers=STREAM_HEADERS, stream=True, timeout=pair, deadline=deadline
         )
         accepted = False
         try:
-            if not 200 <= response.status_code < 300:
-                body = _read_some(response, MAX_ERROR_BODY)
-                raise self.error_from_response(response, expected=_STREAM_EXPECTED, body=body)
-            if media_type(response) != "text/event-stream":
-                body = _read_some(response, MAX_WRONG_BODY)
-                raise self.error_from_response(response, expected=_STREAM_EXPECTED, body=body)
+            limit = stream_refused(response.status_code, response.headers.get("Content-Type"))
+            if limit is not None:
+                body = _read_some(response, limit)
+                raise self.error_from_response(response, expected=STREAM_EXPECTED, body=body)
             accepted = True
         finally:
             if not accepted:
@@ -288,9 +244,7 @@ class Transport:
     ) -> ApiError:
         """The exception for a response that is not what was expected (see
         :func:`error_from_response`), with the ``Retry-After`` it carried."""
-        error = error_from_response(response, expected=expected, body=body)
-        error.retry_after = self._retry_after(response)
-        return error
+        return error_from_response(response, expected=expected, body=body, now=self._wall_clock())
 
     # -- internals ------------------------------------------------------------------------
 
@@ -310,7 +264,7 @@ class Transport:
             "GET",
             self.url(path),
             params=list(params),
-            headers={"User-Agent": USER_AGENT, **headers},
+            headers=request_headers(headers),
             auth=self.auth,
         )
         pair = timeout or self.timeout
@@ -329,11 +283,7 @@ class Transport:
                     pair = deadline.cap_timeout(pair)
                 return self.session.send(prepared, timeout=pair, allow_redirects=True, **settings)
         except requests.RequestException as exc:
-            raise TransportError(
-                f"GET {path}: expected a response, got {type(exc).__name__}: {exc}"
-                + plain_http_hint(exc),
-                connect_failed=connect_failed(exc),
-            ) from exc
+            raise failed(f"GET {path}", exc) from exc
 
     def _retry_after(self, response: requests.Response) -> float | None:
         return parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
@@ -361,16 +311,25 @@ def _new_session() -> requests.Session:
     # One client is often shared by threads, each wait holding one connection: with requests'
     # default of 10 pooled connections per host, urllib3 closes the rest after use and logs
     # a warning for each.
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_MAXSIZE)
+    adapter = InterruptibleAdapter(pool_maxsize=POOL_MAXSIZE)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
 
 
-def connect_failed(exc: BaseException | None) -> bool:
-    """Whether a ``requests`` error means no connection was made: refused, DNS, TLS, or closed
-    before any answer (a read that timed out on an open connection is not one)."""
-    return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout)
+def failed(
+    what: str, exc: requests.RequestException, expected: str = "a response"
+) -> TransportError:
+    """The :class:`TransportError` for a request that ``requests`` could not complete. It is
+    ``connect_failed`` when no connection was made: refused, DNS, TLS, or closed before any
+    answer (a read that timed out on an open connection is not one)."""
+    hint = ""
+    if isinstance(exc, requests.exceptions.SSLError):
+        hint = plain_http_hint(str(exc), getattr(exc.request, "url", None) or "")
+    connect_failed = isinstance(exc, requests.ConnectionError) and not isinstance(
+        exc, requests.ReadTimeout
+    )
+    return transport_error(what, exc, connect_failed=connect_failed, hint=hint, expected=expected)
 
 
 def _retryable(cause: BaseException | None) -> bool:
@@ -383,13 +342,6 @@ def _retryable(cause: BaseException | None) -> bool:
             requests.Timeout,
             requests.exceptions.ChunkedEncodingError,
         ),
-    )
-
-
-def _is_json(response: requests.Response) -> bool:
-    kind = media_type(response)
-    return kind == "application/json" or (
-        kind.startswith("application/") and kind.endswith("+json")
     )
 
 
@@ -425,118 +377,30 @@ def _close_idle_connections(session: requests.Session) -> None:
 
 # -- responses that are not what was expected -------------------------------------------------
 
-#: Characters of a response body quoted in an exception message.
-SNIPPET_LENGTH = 200
-
-
-def body_snippet(body: bytes, encoding: str | None = None, limit: int = SNIPPET_LENGTH) -> str:
-    """The start of a response body as one line: decoded leniently, whitespace collapsed."""
-    text = body[: limit * 4].decode(encoding or "utf-8", errors="replace")
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def body_encoding(response: requests.Response) -> str:
-    """The charset the response declares if Python knows it, else UTF-8 (never ISO-8859-1)."""
-    declared = (response.headers.get("Content-Type") or "").lower()
-    if "charset=" in declared and response.encoding:
-        try:
-            return codecs.lookup(response.encoding).name
-        except LookupError:
-            return "utf-8"
-    return "utf-8"
-
-
-def media_type(response: requests.Response) -> str:
-    """The media type without parameters (``text/html``), or a phrase saying there was none."""
-    value = response.headers.get("Content-Type")
-    if not value:
-        return "no content type"
-    return value.split(";", 1)[0].strip().lower() or "no content type"
-
 
 def error_from_response(
-    response: requests.Response, *, expected: str, body: bytes | None = None
+    response: requests.Response,
+    *,
+    expected: str,
+    body: bytes | None = None,
+    now: float | None = None,
 ) -> ApiError:
-    """Build the exception for a response that is not what the caller expected.
-
-    401/403 give :class:`AuthError`, 404 :class:`NotFoundError`, any other status (a 2xx of the
-    wrong content type included) :class:`ApiError`. The message reads like
-    ``GET /registry/v2/jobs/build/x: expected 200 application/json, got 502 text/html: <body>``.
-
-    Args:
-        response: the response; its body is read unless ``body`` is given.
-        expected: what a good answer would have been, e.g. ``"200 application/json"``.
-        body: the (already read, possibly truncated) body of a streamed response.
-    """
-    raw = response.content if body is None else body
+    """The exception for a response that is not what the caller expected (see
+    :func:`~waylay_jobs._http.core.api_error`); its body is read unless ``body`` (the read,
+    possibly truncated, start of a streamed one) is given; ``now`` is the wall clock."""
     request = response.request
     parts = urlsplit((request.url if request is not None else None) or response.url or "")
+    answer = Answer(
+        response.status_code,
+        response.headers.get("Content-Type"),
+        response.content if body is None else body,
+        response.headers.get("Retry-After"),
+    )
     return api_error(
         method=(request.method if request is not None else None) or "GET",
         target=parts.path + (f"?{parts.query}" if parts.query else ""),
-        status=response.status_code,
-        media=media_type(response),
-        body=raw,
-        encoding=body_encoding(response),
+        answer=answer,
         expected=expected,
+        now=time.time() if now is None else now,
         response=response,
     )
-
-
-def api_error(
-    *,
-    method: str,
-    target: str,
-    status: int,
-    media: str,
-    body: bytes,
-    encoding: str,
-    expected: str,
-    response: requests.Response | None = None,
-) -> ApiError:
-    """The exception for an answer that is not what was expected, whatever HTTP client got it
-    (``requests`` here, httpx in the async driver): the class by status, the message, the
-    server's error text and its JSON body."""
-    data: Any = None
-    if body:
-        try:
-            data = json.loads(body.decode(encoding, errors="replace"))
-        except ValueError:
-            data = None
-    snippet = body_snippet(body, encoding)
-    error: str | None = snippet or None
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        error = data["error"]
-    message = f"{method} {target or '/'}: expected {expected}, got {status} {media}"
-    message += f": {snippet}" if snippet else " with an empty body"
-    cls: type[ApiError]
-    if status in (401, 403):
-        cls = AuthError
-    elif status == 404:
-        cls = NotFoundError
-    else:
-        cls = ApiError
-    return cls(message, status_code=status, error=error, data=data, response=response)
-
-
-#: OpenSSL's reasons for a first answer that is not a TLS record (1.1/3.0, then 3.2+).
-_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
-
-
-def plain_http_hint(exc: BaseException, url: str | None = None) -> str:
-    """``"; is the gateway plain HTTP? use http://HOST:PORT"`` when a TLS handshake was
-    answered by a server that speaks no TLS (``https://`` is added to a bare host), else ``""``.
-
-    ``exc`` is a ``requests`` ``SSLError``, or (with the request's ``url``) any error whose text
-    carries OpenSSL's reason, as httpx's ``ConnectError`` does.
-    """
-    text = str(exc).upper()
-    if url is None:
-        if not isinstance(exc, requests.exceptions.SSLError):
-            return ""
-        url = getattr(getattr(exc, "request", None), "url", None) or ""
-    if not any(reason in text for reason in _NOT_TLS):
-        return ""
-    netloc = urlsplit(url).netloc
-    return f"; is the gateway plain HTTP? use http://{netloc or '...'}"
