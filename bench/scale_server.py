@@ -1,16 +1,18 @@
 """The scale test's server side: a FakeRegistry and its driver thread, in their own process.
 
-Usage: ``python bench/scale_server.py WAITERS SPREAD SEED [settled]``. Protocol on stdin/stdout,
-one JSON document per line:
+Usage: ``python bench/scale_server.py WAITERS SPREAD SEED [settled|ready]``. Protocol on
+stdin/stdout, one JSON document per line:
 
 1. prints ``{"url": ..., "jobs": [[type, id, expected_state], ...]}`` (manual jobs);
 2. on the line ``go``: waits until every job has a subscribed stream (with ``settled``: and
    until the server got two requests per job, the subscription and the first check, so that
-   the ends are measured in the steady state, not behind the start-up), then a driver thread
+   the ends are measured in the steady state, not behind the start-up; with ``ready``: not at
+   all, the client says ``go`` once its waits are settled, as many waits over one stream
+   are), then a driver thread
    moves each job to its expected state (``completed``, or ``failed`` for about 1 in 4) at a
    random moment within ``SPREAD`` seconds, recording ``time.monotonic_ns()`` just before each
-   ``transition()``; prints ``{"ended": {id: ns}, "server_errors": n, "requests": n}`` when
-   all are done;
+   ``transition()``; prints ``{"ended": {id: ns}, "server_errors": n, "requests": n,
+   "streams": n}`` (requests and event-stream requests served in all) when all are done;
 3. stops the registry when stdin closes.
 
 Running the registry in its own process keeps its 200 stream threads off the client's GIL,
@@ -53,7 +55,7 @@ def drive(
 def main() -> None:
     """Serve one scale run over stdin/stdout."""
     waiters, spread, seed = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-    settled = sys.argv[4:] == ["settled"]
+    mode = sys.argv[4] if len(sys.argv) > 4 else ""
     rng = random.Random(seed)
     with FakeRegistry(keepalive_interval=15.0) as reg:
         jobs = []
@@ -64,8 +66,9 @@ def main() -> None:
         print(json.dumps({"url": reg.url, "jobs": jobs}), flush=True)
         if sys.stdin.readline().strip() != "go":
             return
-        reg.wait_for_subscribers(waiters, timeout=60)
-        if settled:
+        if mode != "ready":
+            reg.wait_for_subscribers(waiters, timeout=60)
+        if mode == "settled":
             reg.wait_for_requests(2 * waiters, timeout=60)
         result: dict[str, Any] = {}
         driver = threading.Thread(
@@ -75,6 +78,7 @@ def main() -> None:
         driver.join()
         result["server_errors"] = len(reg.errors)
         result["requests"] = len(reg.requests)
+        result["streams"] = sum(1 for r in reg.requests if r.path.endswith("/jobs/events"))
         print(json.dumps(result), flush=True)
         sys.stdin.read()
 

@@ -1,17 +1,23 @@
 """Triggerer scale: many ``WaylayJobTrigger``s in one event loop, jobs ending at random times.
 
-Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS [FIRST_SEED]`` (prints JSON; needs
+Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS [FIRST_SEED] [per-trigger]`` (prints
+JSON; needs
 Airflow 2.11 or 3.x and httpx: a ``.venv-airflow*`` of ``.ci/airflow.sh``). Per run,
 scale_server.py (its own process) holds a FakeRegistry with ``TRIGGERS`` manual jobs; here every
 job gets a
 ``WaylayJobTrigger`` (through an Airflow connection of type ``waylay``), all run in one asyncio
-loop as a triggerer runs them, and once every trigger has subscribed and checked its job (the
-steady state of a triggerer) the server moves each job to ``completed`` or ``failed`` at a random
+loop as a triggerer runs them, and once every trigger follows its job (the shared stream is up
+and every job was checked: the steady state of a triggerer) the server moves each job to ``completed`` or ``failed`` at a random
 moment within ``SPREAD`` seconds. For each job: the right outcome, and the time from the
 ``transition()`` call to the trigger's ``TriggerEvent`` (both processes read CLOCK_MONOTONIC). For
 the process: OS threads (before, and the most seen while waiting, sampled every 20 ms), peak RSS
 over the baseline (per trigger; only the first run of a process counts, later ones reuse the memory
-the first one freed), and CPU seconds of the wait.
+the first one freed), CPU seconds of the wait, and the requests and event-stream connections
+the server saw.
+
+``per-trigger`` runs the baseline, the previous release's trigger: each trigger waits over a
+stream of its own (``wait_for_async``, the one-job wait on the asyncio driver), and the ends
+start once every trigger has subscribed and checked its job.
 
 Then, for comparison, one round of what reschedule-mode sensors spend per poke interval for
 the same jobs: ``TRIGGERS`` pokes, each as ``WaylayJobSensor.poke`` does it (a new client,
@@ -35,9 +41,15 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import psutil
 
-from waylay_jobs import JobsClient
-from waylay_jobs._http.aio import _shared
+from waylay_jobs import JobResponse, JobsClient
+from waylay_jobs._http.aio import AsyncTransport, _shared
+from waylay_jobs._policy import Deadline
+from waylay_jobs._wait.aio import wait_for_async
+from waylay_jobs._wait.machine import WaitOptions
+from waylay_jobs._wait.shared import _GROUPS
+from waylay_jobs._wait.targets import Target
 from waylay_jobs.airflow import WaylayJobTrigger
+from waylay_jobs.airflow import triggers as triggers_mod
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONN_ID = "waylay_bench"
@@ -47,8 +59,30 @@ async def _read_line(reader: asyncio.StreamReader) -> Any:
     return json.loads(await reader.readline())
 
 
+async def _own_stream(
+    transport: AsyncTransport, target: Target, options: WaitOptions, *, timeout: Any = None
+) -> JobResponse:
+    """The previous release's trigger: a wait with a stream of its own (the baseline)."""
+    deadline = None if timeout is None else Deadline(timeout)
+    return await wait_for_async(transport, target, options, deadline=deadline)
+
+
+async def _followed(count: int) -> None:
+    """Until the shared wait of this loop knows the state of ``count`` jobs: each was checked
+    after the stream went live (a bench-only look at the wait's internals)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        groups = list(_GROUPS.get(loop, {}).values())
+        known = sum(
+            job.state is not None for g in groups for job in g.driver.waiter.jobs.values()
+        )
+        if known >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
 async def _run_triggers(
-    jobs: list[list[str]], server: subprocess.Popen[str], spread: float
+    jobs: list[list[str]], server: subprocess.Popen[str], spread: float, shared: bool
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -81,6 +115,8 @@ async def _run_triggers(
     sampler = asyncio.ensure_future(sample())
     started = time.monotonic()
     tasks = [asyncio.ensure_future(one(t, jid)) for t, jid, _ in jobs]
+    if shared:
+        await _followed(len(jobs))
     server.stdin.write("go\n")
     server.stdin.flush()
     ended = await _read_line(reader)
@@ -109,6 +145,8 @@ async def _run_triggers(
         "cpu_s": cpu,
         "wall_s": wall,
         "server_requests": ended.get("requests"),
+        "streams": ended.get("streams"),
+        "mode": "shared" if shared else "per-trigger",
         "server_errors": ended["server_errors"],
     }
 
@@ -128,7 +166,7 @@ def _pokes(url: str, jobs: list[list[str]]) -> dict[str, Any]:
     }
 
 
-def one_run(triggers: int, spread: float, seed: int) -> dict[str, Any]:
+def one_run(triggers: int, spread: float, seed: int, shared: bool = True) -> dict[str, Any]:
     """One run: the triggers, then a round of pokes against the same (ended) jobs."""
     server = subprocess.Popen(
         [
@@ -137,7 +175,7 @@ def one_run(triggers: int, spread: float, seed: int) -> dict[str, Any]:
             str(triggers),
             str(spread),
             str(seed),
-            "settled",
+            "ready" if shared else "settled",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -149,7 +187,7 @@ def one_run(triggers: int, spread: float, seed: int) -> dict[str, Any]:
         setup = json.loads(server.stdout.readline())
         conn = {"conn_type": "waylay", "host": setup["url"], "extra": {"token": "bench"}}
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(conn)
-        result = asyncio.run(_run_triggers(setup["jobs"], server, spread))
+        result = asyncio.run(_run_triggers(setup["jobs"], server, spread, shared))
         result["poke_round"] = _pokes(setup["url"], setup["jobs"])
         return result
     finally:
@@ -159,9 +197,13 @@ def one_run(triggers: int, spread: float, seed: int) -> dict[str, Any]:
 
 def main() -> None:
     """Print ``{"runs": [...]}``."""
-    triggers, spread, runs = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-    first = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    runs_done = [one_run(triggers, spread, seed) for seed in range(first, first + runs)]
+    args = [a for a in sys.argv[1:] if a != "per-trigger"]
+    shared = "per-trigger" not in sys.argv[1:]
+    if not shared:
+        triggers_mod.wait_shared = _own_stream  # type: ignore[assignment]
+    triggers, spread, runs = int(args[0]), float(args[1]), int(args[2])
+    first = int(args[3]) if len(args) > 3 else 0
+    runs_done = [one_run(triggers, spread, seed, shared) for seed in range(first, first + runs)]
     print(json.dumps({"runs": runs_done}))
 
 
