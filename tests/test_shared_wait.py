@@ -55,6 +55,24 @@ def test_forty_waits_share_one_stream_and_each_gets_its_own_job(registry: FakeRe
     assert client_connections(registry.port) == 0
 
 
+def test_waits_that_come_one_by_one_for_ended_jobs_open_no_stream(registry: FakeRegistry) -> None:
+    # As after a triggerer restart: the triggers are adopted one at a time, their jobs ended
+    # while no triggerer ran. Each looks at its job once; none needs a stream.
+    ended = [registry.add_job("build", "manual") for _ in range(5)]
+    for job_id in ended:
+        registry.transition("build", job_id, "completed")
+
+    async def main() -> list[JobResponse]:
+        return [
+            await wait_shared(transport(registry), Target("build", job_id), OPTIONS)
+            for job_id in ended
+        ]
+
+    assert [str(f.job.state) for f in asyncio.run(main())] == ["completed"] * 5
+    assert streams(registry) == 0
+    assert len(registry.requests) == 5
+
+
 def test_a_wait_that_leaves_does_not_disturb_the_others_and_the_last_closes_the_stream(
     registry: FakeRegistry,
 ) -> None:

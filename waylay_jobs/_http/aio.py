@@ -64,6 +64,7 @@ from .core import (
     request_headers,
     stream_refused,
     token_from_answer,
+    token_not_in_time,
     token_request,
     token_url,
     transport_error,
@@ -266,11 +267,7 @@ class _Auth:
             return None
         slot = self._slot()
         if not await _acquire(slot.lock, deadline):
-            raise TransportError(
-                f"expected a token for {self!r}, got none in time: another task's token "
-                "request was still under way",
-                connect_failed=False,
-            )
+            raise token_not_in_time(repr(self), "task")
         try:
             if slot.value is None or time.time() >= slot.renew_at:
                 slot.value, slot.renew_at = await self._fetch(client, deadline)

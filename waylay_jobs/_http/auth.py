@@ -19,7 +19,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from .._exceptions import InvalidArgument, TransportError
+from .._exceptions import InvalidArgument
 from .._policy import current_deadline
 from .blocking import failed
 from .core import (
@@ -33,6 +33,7 @@ from .core import (
     request_headers,
     token_expiry,
     token_from_answer,
+    token_not_in_time,
     token_request,
     token_url,
 )
@@ -171,11 +172,7 @@ class ApiKeyAuth(RenewableAuth):
         # Bounded by the deadline of the request that needs it, and cut by its wait's cancel:
         # another thread's slow token exchange must not hold this one past its own deadline.
         if not acquire(self._lock, current_deadline.get()):
-            raise TransportError(
-                f"expected a token for {self}, got none in time: another thread's token "
-                "request was still under way",
-                connect_failed=False,
-            )
+            raise token_not_in_time(str(self), "thread")
         try:
             if self._token is None or self._clock() >= self._renew_at:
                 self._token, self._renew_at = self._fetch()

@@ -331,6 +331,16 @@ def token_request(
     return TokenRequest(url, params, body, what, api_key)
 
 
+def token_not_in_time(auth: str, holder: str) -> TransportError:
+    """The error of a request whose deadline passed while another ``holder`` (thread or task)
+    of the same credentials ``auth`` was exchanging them for a token."""
+    return TransportError(
+        f"expected a token for {auth}, got none in time: another {holder}'s token request was "
+        "still under way",
+        connect_failed=False,
+    )
+
+
 def token_from_answer(
     request: TokenRequest,
     answer: Answer,

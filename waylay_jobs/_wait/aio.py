@@ -17,11 +17,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Callable, Optional, Union
 
-from .._exceptions import ApiError, JobsError, TransportError
+from .._exceptions import ApiError, TransportError
 from .._http.aio import AsyncEventStream, AsyncTransport
 from .._models import JobResponse
 from .._policy import Deadline
 from .machine import (
+    STREAM_END,
+    Answer,
     Done,
     Dropped,
     Ended,
@@ -36,9 +38,7 @@ from .machine import (
     Waiter,
     WaitOptions,
 )
-from .targets import Target, target_of
-
-_END = object()  # the reader's mark for the end of the stream
+from .targets import Target
 
 
 class AsyncWait:
@@ -60,19 +60,16 @@ class AsyncWait:
         _clock: Callable[[], float] = time.monotonic,
         _rng: Optional[random.Random] = None,
     ) -> None:
-        targets = [target_of(item) for item in items]
-        start = _clock()
         self.transport = transport
         self.clock = _clock
-        self.waiter = Waiter(
+        self.waiter = Waiter.begin(
             items,
-            targets,
             options,
             scope=scope,
-            deadline=deadline or Deadline(options.timeout, clock=_clock, start=start),
-            start=start,
-            rng=_rng or random.Random(),  # noqa: S311 - jitter, not cryptography
             policy=transport.policy,
+            deadline=deadline,
+            clock=_clock,
+            rng=_rng,
         )
         self.results: list[JobResponse] = []
         self._reader: Optional[_Reader] = None
@@ -114,21 +111,18 @@ class AsyncWait:
             await self._close_stream()
 
     async def _send(self, action: Union[Get, ListJobs]) -> None:
-        waiter, transport = self.waiter, self.transport
+        deadline = self.waiter.deadline
+        answer: Answer
         try:
             if isinstance(action, Get):
-                job = await transport.get_job(
-                    action.job_type, action.job_id, deadline=waiter.deadline
+                answer = await self.transport.get_job(
+                    action.job_type, action.job_id, deadline=deadline
                 )
             else:
-                listed = await transport.list_jobs(action.params(), deadline=waiter.deadline)
+                answer = await self.transport.list_jobs(action.params(), deadline=deadline)
         except (ApiError, TransportError) as exc:
-            waiter.request_failed(self.clock(), exc)
-        else:
-            if isinstance(action, Get):
-                waiter.job_received(self.clock(), job)
-            else:
-                waiter.listed(self.clock(), listed)
+            answer = exc
+        self.waiter.answered(self.clock(), answer)
 
     async def _subscribe(self, action: Subscribe) -> None:
         try:
@@ -145,20 +139,7 @@ class AsyncWait:
         reader = self._reader
         assert reader is not None
         item = await reader.get(timeout)
-        now = self.clock()
-        waiter = self.waiter
-        if reader.stream.retry is not None:
-            waiter.stream_retry(reader.stream.retry)
-        if item is None:
-            waiter.nothing_received(now)
-        elif item is _END:
-            waiter.stream_ended(now)
-        elif isinstance(item, JobsError):
-            waiter.stream_failed(now, item)
-        elif isinstance(item, BaseException):
-            raise item  # not the stream's doing: a bug, surfaced where it can be seen
-        else:
-            waiter.event_received(now, item)
+        self.waiter.read(self.clock(), item, reader.stream.retry)
 
     async def _close_stream(self) -> None:
         reader, self._reader = self._reader, None
@@ -181,7 +162,7 @@ class _Reader:
             while True:
                 self._put(await self.stream.next())
         except StopAsyncIteration:
-            self._put(_END)
+            self._put(STREAM_END)
         except Exception as exc:  # noqa: BLE001 - handed to the waiting task as is
             self._put(exc)
 

@@ -23,12 +23,14 @@ from typing import Any, Callable, Optional, Union
 from .._defaults import DEFAULT_MAX_EVENT_SIZE
 from .._endpoints import JOBS_PATH, get_job, open_events
 from .._events import EventStream
-from .._exceptions import ApiError, JobsError, TransportError
+from .._exceptions import ApiError, TransportError
 from .._http.blocking import Transport, json_body
 from .._http.interrupt import Interrupter, interruptible
 from .._models import CloseEvent, JobResponse, decode_jobs_response
 from .._policy import Deadline
 from .machine import (
+    STREAM_END,
+    Answer,
     Done,
     Ended,
     Fail,
@@ -48,8 +50,6 @@ from .targets import Target, job_list, target_of
 #: Seconds between the cancel watcher's looks at the ``cancel`` event: a ``threading.Event``
 #: offers no callback, and this bounds how late a request or read in progress is cut.
 CANCEL_CHECK_EVERY = 0.02
-
-_END = object()  # the reader's mark for the end of the stream
 
 
 class BlockingWait:
@@ -74,22 +74,19 @@ class BlockingWait:
         _sleep: Optional[Callable[[float], None]] = None,
         _rng: Optional[random.Random] = None,
     ) -> None:
-        targets = [target_of(item) for item in items]  # bad designations fail before any I/O
-        start = _clock()
         self.transport = transport
         self.clock = _clock
         self.cancel = options.cancel
         self.sleep = _sleep or (time.sleep if self.cancel is None else self.cancel.wait)
         self.until_resolved = until_resolved
-        self.waiter = Waiter(
+        self.waiter = Waiter.begin(
             items,
-            targets,
             options,
             scope=scope,
-            deadline=deadline or Deadline(options.timeout, clock=_clock, start=start),
-            start=start,
-            rng=_rng or random.Random(),  # noqa: S311 - jitter, not cryptography
             policy=transport.policy,
+            deadline=deadline,
+            clock=_clock,
+            rng=_rng,
         )
         self.results: list[JobResponse] = []
         # Only a wait that can be cancelled needs to cut its requests from another thread.
@@ -139,31 +136,29 @@ class BlockingWait:
                 raise action.error
 
     def _send(self, action: Union[Get, ListJobs]) -> None:
-        waiter = self.waiter
+        deadline = self.waiter.deadline
+        answer: Answer
         # One attempt each: the machine repeats a failed request, by the transport's policy.
         try:
             with interruptible(self.interrupter):
                 if isinstance(action, Get):
-                    job = get_job(
+                    answer = get_job(
                         self.transport,
                         action.job_type,
                         action.job_id,
-                        deadline=waiter.deadline,
+                        deadline=deadline,
                         retry=False,
                     )
                 else:
                     response = self.transport.get_json(
-                        JOBS_PATH, action.params(), deadline=waiter.deadline, retry=False
+                        JOBS_PATH, action.params(), deadline=deadline, retry=False
                     )
-                    listed = decode_jobs_response(json_body(response))
+                    answer = decode_jobs_response(json_body(response))
         except (ApiError, TransportError) as exc:
-            if not self._cancelled():
-                waiter.request_failed(self.clock(), exc)
-        else:
-            if isinstance(action, Get):
-                waiter.job_received(self.clock(), job)
-            else:
-                waiter.listed(self.clock(), listed)
+            if self._cancelled():
+                return  # the request was cut on purpose: the loop reports the cancel
+            answer = exc
+        self.waiter.answered(self.clock(), answer)
 
     def _subscribe(self, action: Subscribe) -> None:
         try:
@@ -191,22 +186,9 @@ class BlockingWait:
         reader = self._reader
         assert reader is not None
         item = reader.get(timeout)
-        now = self.clock()
         if self._cancelled():
             return  # the stream was cut on purpose: the loop reports the cancel
-        waiter = self.waiter
-        if reader.stream.retry is not None:
-            waiter.stream_retry(reader.stream.retry)
-        if item is None:
-            waiter.nothing_received(now)
-        elif item is _END:
-            waiter.stream_ended(now)
-        elif isinstance(item, JobsError):
-            waiter.stream_failed(now, item)
-        elif isinstance(item, BaseException):
-            raise item  # not the stream's doing: a bug, surfaced where it can be seen
-        else:
-            waiter.event_received(now, item)
+        self.waiter.read(self.clock(), item, reader.stream.retry)
 
     def _cancelled(self) -> bool:
         # What an I/O step brought back once cancel is set is the cut, not news for the
@@ -243,7 +225,7 @@ class _Reader:
                 if isinstance(event, CloseEvent):
                     break  # nothing may follow: close the connection now, on this thread
         except StopIteration:
-            self._queue.put(_END)
+            self._queue.put(STREAM_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
             self._queue.put(exc)
         finally:

@@ -68,7 +68,7 @@ from .._models import (
 )
 from .._policy import DEFAULT_POLICY, Deadline, RetryPolicy, is_transient, past_deadline
 from .._query import ListFilters, Params, encode_events_query, encode_list_query
-from .targets import Target
+from .targets import Target, target_of
 
 logger = logging.getLogger("waylay_jobs")
 
@@ -524,6 +524,12 @@ class SharedScope(TenantScope):
 
 # -- the machine --------------------------------------------------------------------------------
 
+#: What a driver's stream reader hands over when the stream has ended (see :meth:`Waiter.read`).
+STREAM_END = object()
+
+#: What a request of the wait brings back (see :meth:`Waiter.answered`).
+Answer = Union[JobResponse, JobsResponse, ApiError, TransportError]
+
 
 class Waiter:
     """The state machine of one wait (see the module docstring).
@@ -598,6 +604,34 @@ class Waiter:
         self._last_error: Optional[BaseException] = None
 
     # -- views ------------------------------------------------------------------------------
+
+    @classmethod
+    def begin(
+        cls,
+        items: Sequence[Any],
+        options: WaitOptions,
+        *,
+        scope: Scope,
+        policy: RetryPolicy,
+        deadline: Optional[Deadline],
+        clock: Callable[[], float],
+        rng: Optional[random.Random],
+    ) -> Waiter:
+        """The wait of ``items`` (any designation of a job), starting now on ``clock``; without
+        a ``deadline``, ``options.timeout`` from now. A bad designation fails here, before
+        any I/O."""
+        targets = [target_of(item) for item in items]
+        start = clock()
+        return cls(
+            items,
+            targets,
+            options,
+            scope=scope,
+            deadline=deadline or Deadline(options.timeout, clock=clock, start=start),
+            start=start,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+            policy=policy,
+        )
 
     @property
     def keeps_stream(self) -> bool:
@@ -890,6 +924,34 @@ class Waiter:
             # check now cannot miss an end.
             self._live = True
             self._start_check()
+
+    def answered(self, now: float, answer: Answer) -> None:
+        """What a :class:`Get` or :class:`ListJobs` brought back: the job, the list, or the
+        :class:`ApiError` / :class:`TransportError` it raised."""
+        if isinstance(answer, JobResponse):
+            self.job_received(now, answer)
+        elif isinstance(answer, JobsResponse):
+            self.listed(now, answer)
+        else:
+            self.request_failed(now, answer)
+
+    def read(self, now: float, item: object, retry: Optional[int] = None) -> None:
+        """What a :class:`Read` brought back: an :class:`Event`, ``None`` (nothing within its
+        time), :data:`STREAM_END`, or what reading raised; ``retry`` is the stream's ``retry:``
+        field, when it sent one."""
+        if retry is not None:
+            self.stream_retry(retry)
+        if item is None:
+            self.nothing_received(now)
+        elif item is STREAM_END:
+            self.stream_ended(now)
+        elif isinstance(item, JobsError):
+            self.stream_failed(now, item)
+        elif isinstance(item, BaseException):
+            raise item  # not the stream's doing: a bug, surfaced where it can be seen
+        else:
+            assert isinstance(item, Event), item
+            self.event_received(now, item)
 
     def nothing_received(self, now: float) -> None:
         """A :class:`Read` waited its time and nothing came."""
