@@ -1,19 +1,17 @@
 """Triggerer scale: many ``WaylayJobTrigger``s in one event loop, jobs ending at random times.
 
-Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS [FIRST_SEED] [per-trigger]`` (prints
-JSON; needs
-Airflow 2.11 or 3.x and httpx: a ``.venv-airflow*`` of ``.ci/airflow.sh``). Per run,
-scale_server.py (its own process) holds a FakeRegistry with ``TRIGGERS`` manual jobs; here every
-job gets a
-``WaylayJobTrigger`` (through an Airflow connection of type ``waylay``), all run in one asyncio
-loop as a triggerer runs them, and once every trigger follows its job (the shared stream is up
-and every job was checked: the steady state of a triggerer) the server moves each job to ``completed`` or ``failed`` at a random
-moment within ``SPREAD`` seconds. For each job: the right outcome, and the time from the
-``transition()`` call to the trigger's ``TriggerEvent`` (both processes read CLOCK_MONOTONIC). For
-the process: OS threads (before, and the most seen while waiting, sampled every 20 ms), peak RSS
-over the baseline (per trigger; only the first run of a process counts, later ones reuse the memory
-the first one freed), CPU seconds of the wait, and the requests and event-stream connections
-the server saw.
+Usage: ``python bench/trigger_scale.py TRIGGERS SPREAD RUNS [FIRST_SEED] [per-trigger]``
+(prints JSON; needs Airflow 2.11 or 3.x and httpx: a ``.venv-airflow*`` of ``.ci/airflow.sh``).
+Per run, scale_server.py (its own process) holds a FakeRegistry with ``TRIGGERS`` manual jobs;
+here every job gets a ``WaylayJobTrigger`` (through an Airflow connection of type ``waylay``),
+all run in one asyncio loop as a triggerer runs them, and once every trigger follows its job
+(the shared stream is up and every job was checked: the steady state of a triggerer) the server
+moves each job to ``completed`` or ``failed`` at a random moment within ``SPREAD`` seconds. For
+each job: the right outcome, and the time from the ``transition()`` call to the trigger's
+``TriggerEvent`` (both processes read CLOCK_MONOTONIC). For the process: OS threads (before, and
+the most seen while waiting, sampled every 20 ms), peak RSS over the baseline (per trigger; only
+the first run of a process counts, later ones reuse the memory the first one freed), CPU seconds
+of the wait, and the requests and event-stream connections the server saw.
 
 ``per-trigger`` runs the baseline, the previous release's trigger: each trigger waits over a
 stream of its own (``wait_for_async``, the one-job wait on the asyncio driver), and the ends
