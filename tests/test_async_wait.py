@@ -327,23 +327,15 @@ def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeReg
     from waylay_jobs._wait.aio import AsyncWait
     from waylay_jobs._wait.machine import TenantScope
 
-    # "subscribe" starts a job on a stream filtered on its id only: over the tenant stream the
-    # scripts are started once the wait has subscribed, so that their events come over it.
+    # "subscribe": the scripts start once the tenant stream is up, so their events come over it.
     jobs = [
-        ("build", fake_registry.add_job("build", "success", start=False)),
-        ("deploy", fake_registry.add_job("deploy", "fail", reason="boom", start=False)),
-        ("build", fake_registry.add_job("build", "retry", start=False)),
+        ("build", fake_registry.add_job("build", "success", start="subscribe")),
+        ("deploy", fake_registry.add_job("deploy", "fail", reason="boom", start="subscribe")),
+        ("build", fake_registry.add_job("build", "retry", start="subscribe")),
         ("build", fake_registry.add_job("build", "finished")),
     ]
 
-    async def start_when_subscribed() -> None:
-        while fake_registry.subscriptions == 0:
-            await asyncio.sleep(0.01)
-        for job_type, job_id in jobs[:3]:
-            fake_registry.start_job(job_type, job_id)
-
     async def follow() -> tuple[list[tuple[str, str]], list[Any]]:
-        starter = asyncio.ensure_future(start_when_subscribed())
         wait = AsyncWait(
             transport(fake_registry),
             jobs,
@@ -351,7 +343,6 @@ def test_one_async_wait_follows_many_jobs_over_one_stream(fake_registry: FakeReg
             scope=TenantScope(),
         )
         ended = [(str(e.job.job.job.id), str(e.job.job.state)) async for e in wait]
-        await starter
         return ended, wait.results
 
     ended, results = asyncio.run(follow())

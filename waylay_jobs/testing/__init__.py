@@ -60,7 +60,8 @@ Jobs (``type`` is the job type; ids look like ``<uuid4>$<20 letters/digits>``)::
     reg.get_job_state(job_type, job_id) -> str; reg.get_job(...) -> dict; reg.children(...)
 
 ``start``: ``True`` (now, or when the registry starts), ``False`` (wait for ``start_job``),
-or ``"subscribe"`` (when the first stream filtered on this job got its ``ack``).
+or ``"subscribe"`` (when the first stream that carries its events got its ``ack``: one
+filtered on this job, or the tenant's stream of every type or of this one).
 
 Scripts and their events (one step = ``step`` nominal seconds; ``[...]`` = same instant):
 

@@ -225,12 +225,10 @@ class JobControl:
             self._start_pending(key)
 
     def _on_subscribe(self, sub: Subscription) -> None:
-        if sub.filter.id is None:
-            return
         with self._lock:
             keys = [
                 key for key, (how, _) in self._pending.items()
-                if how == "subscribe" and sub.targets(key)
+                if how == "subscribe" and sub.carries(key)
             ]  # fmt: skip
         for key in keys:
             self._start_pending(key)

@@ -62,6 +62,14 @@ class Subscription:
         wanted = self.filter
         return wanted.id == key[1] and (wanted.type is None or wanted.type == key[0])
 
+    def carries(self, key: JobKey) -> bool:
+        """Whether this stream carries the events of ``key``: it filters on that job, or on
+        no job (the tenant's stream, of every type or of ``key``'s)."""
+        wanted = self.filter
+        if wanted.id is not None:
+            return self.targets(key)
+        return wanted.type is None or wanted.type == key[0]
+
     def closes_on(self, event: JobEvent) -> bool:
         """Whether this event ends the stream (the filtered job's final event)."""
         return event.terminal and self.targets(event.job)
