@@ -19,11 +19,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
-from waylay_jobs.testing import FakeRegistry
+from waylay_jobs.testing import FakeRegistry, Faults
 
 HOME = Path(tempfile.mkdtemp(prefix="waylay-airflow-"))
 DAG_FILES = Path(__file__).resolve().parent / "dag_files"
@@ -61,7 +61,16 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRegistry]:
     """A fast fake registry, reachable through the connection ``waylay_fake`` (token
     ``from-connection`` in the extra) and through the ``WAYLAY_*`` variables (token
     ``from-environment``); it accepts any token."""
-    with FakeRegistry(speed=0.01, keepalive_interval=1.0) as reg:
+    with serving(monkeypatch) as reg:
+        yield reg
+
+
+@contextmanager
+def serving(
+    monkeypatch: pytest.MonkeyPatch, faults: Optional[Faults] = None
+) -> Iterator[FakeRegistry]:
+    """The ``registry`` fixture's registry, with ``faults`` for every request it serves."""
+    with FakeRegistry(speed=0.01, keepalive_interval=1.0, faults=faults) as reg:
         conn = {"conn_type": "generic", "host": reg.url, "extra": {"token": "from-connection"}}
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
         monkeypatch.setenv("WAYLAY_GATEWAY_URL", reg.url)

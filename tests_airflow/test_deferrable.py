@@ -7,12 +7,13 @@ in this process (as a triggerer would, in an event loop) and resumes the task wi
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import quote
 
 import pytest
 import waylay_test_dags as dags
 from airflow_names import EXCEPTIONS
-from conftest import gateway_connections, run_dag
+from conftest import gateway_connections, run_dag, serving
 
 from waylay_jobs.testing import FakeRegistry, Faults
 
@@ -49,8 +50,9 @@ def test_a_running_job_defers_and_the_trigger_pushes_the_summary(
     [summary] = dags.RECORDED
     assert (summary["type"], summary["id"], summary["state"]) == ("build", job_id, "completed")
     assert summary["result"] is not None
-    # The sensor's check, then the trigger: subscribe, check, confirm the end.
-    assert paths(registry)[:2] == [job_path(job_id), EVENTS]
+    # The sensor's check, then the trigger: with no shared stream to join yet it looks at the
+    # job once, then subscribes, checks and confirms the end.
+    assert paths(registry)[:3] == [job_path(job_id), job_path(job_id), EVENTS]
     assert paths(registry).count(EVENTS) == 1
     assert {r.header("Authorization") for r in registry.requests} == {"Bearer from-connection"}
     assert trigger_ran(caplog)
@@ -95,18 +97,27 @@ def test_an_ended_job_finishes_without_deferring(
         assert summary["state"] == "completed"
 
 
-def test_the_trigger_rides_out_a_stream_drop(registry: FakeRegistry) -> None:
-    # The first stream breaks after one job event; the job goes on and completes.
-    job_id = registry.add_job(
-        "build", "success", start="subscribe", faults=Faults(drop_after=1, times=1)
-    )
+def test_the_trigger_rides_out_a_stream_drop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The trigger's stream breaks after one job event; the job goes on and completes, and the
+    # trigger hears of it over the stream it opens again.
+    with serving(monkeypatch, Faults(drop_after=1, times=1)) as registry:
+        job_id = registry.add_job("build", "manual")
 
-    tis = run_dag(dags.deferrable_dag, job_id=job_id)
+        def play() -> None:
+            registry.wait_for_subscribers(1, timeout=30)
+            registry.transition("build", job_id, "active", final=False)  # the stream drops
+            registry.wait_for_subscribers(2, timeout=30)
+            registry.transition("build", job_id, "completed")
 
-    assert tis["job_done"].state == "success"
-    [summary] = dags.RECORDED
-    assert summary["state"] == "completed"
-    assert paths(registry).count(EVENTS) == 2  # subscribed again after the drop
+        player = threading.Thread(target=play)
+        player.start()
+        tis = run_dag(dags.deferrable_dag, job_id=job_id)
+        player.join(30)
+
+        assert tis["job_done"].state == "success"
+        [summary] = dags.RECORDED
+        assert summary["state"] == "completed"
+        assert registry.subscriptions == 2  # subscribed again after the drop
 
 
 def test_soft_fail_skips_a_job_that_fails_while_deferred(registry: FakeRegistry) -> None:
