@@ -38,7 +38,9 @@ class Scenario:
     bare_id: bool = False
     api_key: bool = False
     refused: bool = False
-    keepalive: float = 1.0
+    #: The registry's keep-alive interval, as a share of the wait's timeout (of 2 s without
+    #: one), so that the matrix means the same at any timeout.
+    keepalive: float = 0.5
     #: Another thread (or task) of the same client is stuck in the token exchange first.
     contended: bool = False
 
@@ -59,11 +61,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("503 Retry-After 30 on token", _retry_after("token", 503), api_key=True),
     Scenario("slow bare-id probe", Faults(endpoint="get", delay=STALL), bare_id=True),
     Scenario("refused connection", None, TransportError, refused=True),
-    # Keep-alives every 1.7 s with a 2 s timeout: the stream is never idle, and the only read
-    # in progress at the deadline has 1.4 s to go.
-    Scenario("keep-alives just under the deadline", None, keepalive=1.7),
-    # A byte every 0.3 s of an event that never ends: never idle, never an event.
-    Scenario("dripping stream", Faults(stall_after=0, drip=0.3)),
+    # Keep-alives every 0.85 of the timeout: the stream is never idle, and the only read in
+    # progress at the deadline has 0.7 of the timeout to go.
+    Scenario("keep-alives just under the deadline", None, keepalive=0.85),
+    # A byte every 0.15 s of an event that never ends: never idle, never an event.
+    Scenario("dripping stream", Faults(stall_after=0, drip=0.15)),
     Scenario(
         "token lock held by another thread",
         Faults(endpoint="token", delay=STALL, times=1),
@@ -98,7 +100,7 @@ def run_scenario(scenario: Scenario, timeout: Optional[float], wait: str = "wait
     """Wait for a job that never ends (``wait_all``: two) under ``scenario``'s fault."""
     registry = FakeRegistry(
         speed=0.01,
-        keepalive_interval=scenario.keepalive,
+        keepalive_interval=scenario.keepalive * (timeout or 2.0),
         api_key=API_KEY if scenario.api_key else None,
         api_secret=API_SECRET if scenario.api_key else None,
         faults=scenario.faults,
