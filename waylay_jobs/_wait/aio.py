@@ -21,23 +21,8 @@ from .._exceptions import ApiError, TransportError
 from .._http.aio import AsyncEventStream, AsyncTransport
 from .._models import JobResponse
 from .._policy import Deadline
-from .machine import (
-    STREAM_END,
-    Answer,
-    Done,
-    Dropped,
-    Ended,
-    Fail,
-    Get,
-    JobScope,
-    ListJobs,
-    Read,
-    Scope,
-    Sleep,
-    Subscribe,
-    Waiter,
-    WaitOptions,
-)
+from . import machine
+from .machine import STREAM_END, Answer, JobScope, Scope, Waiter, WaitOptions
 from .targets import Target
 
 
@@ -62,15 +47,7 @@ class AsyncWait:
     ) -> None:
         self.transport = transport
         self.clock = _clock
-        self.waiter = Waiter.begin(
-            items,
-            options,
-            scope=scope,
-            policy=transport.policy,
-            deadline=deadline,
-            clock=_clock,
-            rng=_rng,
-        )
+        self.waiter = Waiter.begin(items, options, scope, transport.policy, deadline, _clock, _rng)
         self.results: list[JobResponse] = []
         self._reader: Optional[_Reader] = None
 
@@ -84,37 +61,34 @@ class AsyncWait:
         """A job leaves the wait."""
         self.waiter.remove((str(target.type), target.id))
 
-    async def __aiter__(self) -> AsyncIterator[Union[Ended, Dropped]]:
+    async def __aiter__(self) -> AsyncIterator[Union[machine.Ended, machine.Dropped]]:
         waiter = self.waiter
         try:
             while True:
                 action = waiter.next_action(self.clock())
                 if self._reader is not None and not waiter.keeps_stream:
                     await self._close_stream()
-                if isinstance(action, Read):
+                if isinstance(action, machine.Read):
                     await self._read(action.timeout)
-                elif isinstance(action, (Get, ListJobs)):
+                elif isinstance(action, (machine.Get, machine.ListJobs)):
                     await self._send(action)
-                elif isinstance(action, Subscribe):
+                elif isinstance(action, machine.Subscribe):
                     await self._subscribe(action)
-                elif isinstance(action, Sleep):
+                elif isinstance(action, machine.Sleep):
                     await asyncio.sleep(action.seconds)
-                elif isinstance(action, (Ended, Dropped)):
+                elif isinstance(action, (machine.Ended, machine.Dropped)):
                     yield action
-                elif isinstance(action, Done):
-                    self.results = list(action.results)
-                    return
                 else:
-                    assert isinstance(action, Fail)
-                    raise action.error
+                    self.results = list(action.settle())  # or raises the wait's error
+                    return
         finally:
             await self._close_stream()
 
-    async def _send(self, action: Union[Get, ListJobs]) -> None:
+    async def _send(self, action: Union[machine.Get, machine.ListJobs]) -> None:
         deadline = self.waiter.deadline
         answer: Answer
         try:
-            if isinstance(action, Get):
+            if isinstance(action, machine.Get):
                 answer = await self.transport.get_job(
                     action.job_type, action.job_id, deadline=deadline
                 )
@@ -124,7 +98,7 @@ class AsyncWait:
             answer = exc
         self.waiter.answered(self.clock(), answer)
 
-    async def _subscribe(self, action: Subscribe) -> None:
+    async def _subscribe(self, action: machine.Subscribe) -> None:
         try:
             stream = await self.transport.open_events(
                 action.params(), read_timeout=action.read_timeout, deadline=self.waiter.deadline

@@ -28,23 +28,8 @@ from .._http.blocking import Transport, json_body
 from .._http.interrupt import Interrupter, interruptible
 from .._models import CloseEvent, JobResponse, decode_jobs_response
 from .._policy import Deadline
-from .machine import (
-    STREAM_END,
-    Answer,
-    Done,
-    Ended,
-    Fail,
-    Get,
-    JobScope,
-    ListJobs,
-    Read,
-    Scope,
-    Sleep,
-    Subscribe,
-    TenantScope,
-    Waiter,
-    WaitOptions,
-)
+from . import machine
+from .machine import STREAM_END, Answer, JobScope, Scope, TenantScope, Waiter, WaitOptions
 from .targets import Target, job_list, target_of
 
 #: Seconds between the cancel watcher's looks at the ``cancel`` event: a ``threading.Event``
@@ -79,15 +64,7 @@ class BlockingWait:
         self.cancel = options.cancel
         self.sleep = _sleep or (time.sleep if self.cancel is None else self.cancel.wait)
         self.until_resolved = until_resolved
-        self.waiter = Waiter.begin(
-            items,
-            options,
-            scope=scope,
-            policy=transport.policy,
-            deadline=deadline,
-            clock=_clock,
-            rng=_rng,
-        )
+        self.waiter = Waiter.begin(items, options, scope, transport.policy, deadline, _clock, _rng)
         self.results: list[JobResponse] = []
         # Only a wait that can be cancelled needs to cut its requests from another thread.
         self.interrupter = Interrupter() if self.cancel is not None else None
@@ -117,31 +94,29 @@ class BlockingWait:
             action = waiter.next_action(self.clock())
             if self._reader is not None and not waiter.keeps_stream:
                 self._close_stream()
-            if isinstance(action, Read):
+            if isinstance(action, machine.Read):
                 self._read(action.timeout)
-            elif isinstance(action, (Get, ListJobs)):
+            elif isinstance(action, (machine.Get, machine.ListJobs)):
                 self._send(action)
-            elif isinstance(action, Subscribe):
+            elif isinstance(action, machine.Subscribe):
                 self._subscribe(action)
-            elif isinstance(action, Sleep):
+            elif isinstance(action, machine.Sleep):
                 if action.seconds > 0:
                     self.sleep(action.seconds)
-            elif isinstance(action, Ended):
+            elif isinstance(action, machine.Ended):
                 yield action.job, action.positions
-            elif isinstance(action, Done):
-                self.results = list(action.results)
-                return
             else:
-                assert isinstance(action, Fail)
-                raise action.error
+                assert not isinstance(action, machine.Dropped), action  # no scope here isolates
+                self.results = list(action.settle())  # or raises the wait's error
+                return
 
-    def _send(self, action: Union[Get, ListJobs]) -> None:
+    def _send(self, action: Union[machine.Get, machine.ListJobs]) -> None:
         deadline = self.waiter.deadline
         answer: Answer
         # One attempt each: the machine repeats a failed request, by the transport's policy.
         try:
             with interruptible(self.interrupter):
-                if isinstance(action, Get):
+                if isinstance(action, machine.Get):
                     answer = get_job(
                         self.transport,
                         action.job_type,
@@ -160,7 +135,7 @@ class BlockingWait:
             answer = exc
         self.waiter.answered(self.clock(), answer)
 
-    def _subscribe(self, action: Subscribe) -> None:
+    def _subscribe(self, action: machine.Subscribe) -> None:
         try:
             with interruptible(self.interrupter):
                 stream = open_events(

@@ -39,7 +39,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NoReturn, Optional, Union
 
 from .._checks import check_flag, check_seconds
 from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAM_FAILURES, DEFAULT_POLL_INTERVAL
@@ -221,12 +221,20 @@ class Done:
 
     results: tuple[JobResponse, ...]
 
+    def settle(self) -> tuple[JobResponse, ...]:
+        """The wait's results (as :meth:`Fail.settle` raises its error)."""
+        return self.results
+
 
 @dataclass(frozen=True)
 class Fail:
     """The wait is over: raise ``error``."""
 
     error: JobsError
+
+    def settle(self) -> NoReturn:
+        """Raise the wait's error."""
+        raise self.error
 
 
 Action = Union[Get, ListJobs, Subscribe, Read, Sleep, Ended, Dropped, Done, Fail]
@@ -610,7 +618,6 @@ class Waiter:
         cls,
         items: Sequence[Any],
         options: WaitOptions,
-        *,
         scope: Scope,
         policy: RetryPolicy,
         deadline: Optional[Deadline],
