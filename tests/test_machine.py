@@ -997,6 +997,18 @@ def test_a_job_that_leaves_is_no_longer_followed_and_its_answer_is_ignored() -> 
     assert not run.waiter.keeps_stream
 
 
+def test_a_long_shared_wait_keeps_nothing_of_the_jobs_that_left() -> None:
+    # A triggerer's shared wait may run for days while triggers come and go.
+    run = shared_run(A)
+    run.subscribe()
+    for n in range(100):
+        passing = Target("deploy", f"d{n}")
+        run.waiter.add(run.now, passing)
+        run.waiter.remove(("deploy", passing.id))
+    assert list(run.waiter.items.values()) == [A]
+    assert list(run.waiter.jobs) == [("build", "a")]
+
+
 def test_one_jobs_404_drops_that_job_and_the_others_go_on() -> None:
     run = shared_run(A, D)
     run.expect(Subscribe)

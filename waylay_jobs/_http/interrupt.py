@@ -113,16 +113,20 @@ def _register(connection: Any) -> None:
         interrupter.register(connection)
 
 
-class _HTTPPool(HTTPConnectionPool):
+class _Registering:
+    """Mixed into urllib3's pools: each connection a request goes out on is registered."""
+
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         _register(conn)
-        return super()._make_request(conn, *args, **kwargs)
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
 
 
-class _HTTPSPool(HTTPSConnectionPool):
-    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        _register(conn)
-        return super()._make_request(conn, *args, **kwargs)
+class _HTTPPool(_Registering, HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_Registering, HTTPSConnectionPool):
+    pass
 
 
 _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}

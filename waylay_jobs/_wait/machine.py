@@ -295,6 +295,20 @@ class Job:
     final: Optional[JobResponse] = None
 
 
+def job_timed_out(target: Target, job: Optional[Job], timeout: float, why: str = "") -> WaitTimeout:
+    """The :class:`WaitTimeout` of one job's wait (``why``: what ended it early, or "")."""
+    state = job.state if job is not None else None
+    return WaitTimeout(
+        f"{target.label} did not end within {timeout:g}s; "
+        f"last known state: {state or 'unknown'}" + (f"; {why}" if why else ""),
+        job_type=target.type,
+        job_id=target.id,
+        last_job=job.last if job is not None else None,
+        last_state=state,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class _Probe:
     """A bare id whose type is being looked for: the types not yet asked."""
@@ -431,17 +445,7 @@ class JobScope(Scope):
 
     def timed_out(self, waiter: Waiter, why: str) -> WaitTimeout:
         target, job = self._only(waiter)
-        state = job.state if job is not None else None
-        timeout = waiter.deadline.timeout or 0.0
-        return WaitTimeout(
-            f"{target.label} did not end within {timeout:g}s; "
-            f"last known state: {state or 'unknown'}" + (f"; {why}" if why else ""),
-            job_type=target.type,
-            job_id=target.id,
-            last_job=job.last if job is not None else None,
-            last_state=state,
-            timeout=timeout,
-        )
+        return job_timed_out(target, job, waiter.deadline.timeout or 0.0, why)
 
     def cancelled(self, waiter: Waiter) -> WaitCancelled:
         target, job = self._only(waiter)
@@ -566,7 +570,8 @@ class Waiter:
         rng: random.Random,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.items = list(items)
+        # By position; a dict, so that the jobs that leave a long shared wait are forgotten.
+        self.items = dict(enumerate(items))
         self.options = options
         self.scope = scope
         self.deadline = deadline
@@ -1007,8 +1012,8 @@ class Waiter:
         if key in self.jobs:
             return
         job = self._job_at(key, self.count)
+        self.items[self.count] = target
         self.count += 1
-        self.items.append(target)
         if self._live or self.polling:
             # Every change from now on is on the live stream: one get sees an earlier end.
             self._queue_get(job)
@@ -1018,6 +1023,8 @@ class Waiter:
         job = self.jobs.pop(key, None)
         if job is None:
             return
+        for position in job.positions:
+            del self.items[position]
         if job.final is not None:
             self._ended -= 1
         if key in self._gets:

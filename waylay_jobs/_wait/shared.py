@@ -22,7 +22,7 @@ from .._http.aio import AsyncTransport
 from .._models import TERMINAL_STATES, JobResponse
 from .._policy import Deadline
 from .aio import AsyncWait
-from .machine import Dropped, Key, SharedScope, WaitOptions, error_kind
+from .machine import Dropped, Key, SharedScope, WaitOptions, error_kind, job_timed_out
 from .targets import Target
 
 _GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], _Group]] = (
@@ -153,16 +153,7 @@ class _Group:
 
     def _timed_out(self, target: Target, timeout: float) -> WaitTimeout:
         job = self.driver.waiter.jobs.get((str(target.type), target.id))
-        state = job.state if job is not None else None
-        return WaitTimeout(
-            f"{target.label} did not end within {timeout:g}s; last known state: "
-            f"{state or 'unknown'}",
-            job_type=target.type,
-            job_id=target.id,
-            last_job=job.last if job is not None else None,
-            last_state=state,
-            timeout=timeout,
-        )
+        return job_timed_out(target, job, timeout)
 
     def _leave(self, key: Key, future: asyncio.Future[JobResponse]) -> bool:
         """Forget ``future``; whether it was the last waiter (the wait is then stopping)."""
