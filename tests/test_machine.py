@@ -32,7 +32,7 @@ from waylay_jobs import (
     WaitTimeout,
 )
 from waylay_jobs._models import Event, decode_job_response, parse_event
-from waylay_jobs._policy import Deadline, RetryPolicy
+from waylay_jobs._policy import RetryPolicy
 from waylay_jobs._wait.machine import (
     PROBE_ORDER,
     Done,
@@ -124,16 +124,13 @@ class Run:
         self.scope = scope
         self.targets = [A] if targets is None else targets
         self.clock = Clock()
-        start = self.clock.now
         self.waiter = Waiter(
             list(self.targets),
-            self.targets,
             WaitOptions(**options),
-            scope=JobScope() if scope == "job" else TenantScope(),
-            deadline=Deadline(options.get("timeout"), clock=lambda: self.clock.now, start=start),
-            start=start,
-            rng=random.Random(3),
+            JobScope() if scope == "job" else TenantScope(),
+            clock=lambda: self.clock.now,
             policy=policy,
+            rng=random.Random(3),
         )
 
     @property

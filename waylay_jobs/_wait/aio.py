@@ -47,7 +47,7 @@ class AsyncWait:
     ) -> None:
         self.transport = transport
         self.clock = _clock
-        self.waiter = Waiter.begin(items, options, scope, transport.policy, deadline, _clock, _rng)
+        self.waiter = Waiter(items, options, scope, _clock, transport.policy, deadline, _rng)
         self.results: list[JobResponse] = []
         self._reader: Optional[_Reader] = None
 

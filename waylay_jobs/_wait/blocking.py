@@ -64,7 +64,7 @@ class BlockingWait:
         self.cancel = options.cancel
         self.sleep = _sleep or (time.sleep if self.cancel is None else self.cancel.wait)
         self.until_resolved = until_resolved
-        self.waiter = Waiter.begin(items, options, scope, transport.policy, deadline, _clock, _rng)
+        self.waiter = Waiter(items, options, scope, _clock, transport.policy, deadline, _rng)
         self.results: list[JobResponse] = []
         # Only a wait that can be cancelled needs to cut its requests from another thread.
         self.interrupter = Interrupter() if self.cancel is not None else None

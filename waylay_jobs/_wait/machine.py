@@ -1,6 +1,7 @@
 """The wait machine: the decisions of a wait for one job or many, apart from its I/O.
 
-A :class:`Waiter` never sends a request, reads a socket, sleeps or reads a clock. Its driver
+A :class:`Waiter` never sends a request, reads a socket or sleeps, and reads the driver's clock
+only once, when it starts. Its driver
 asks :meth:`Waiter.next_action` what to do (get or list jobs, subscribe, read the stream for
 at most so long, sleep, hand over an ended job, finish, fail), does it, and tells the machine
 what happened, with the time it happened (as h11 keeps HTTP apart from sockets). The blocking
@@ -544,39 +545,40 @@ Answer = Union[JobResponse, JobsResponse, ApiError, TransportError]
 
 
 class Waiter:
-    """The state machine of one wait (see the module docstring).
+    """The state machine of one wait (see the module docstring), starting now on ``clock``.
 
     Args:
-        items: the jobs as the caller gave them (kept for :attr:`WaitTimeout.pending`).
-        targets: ``items`` as :class:`Target` s, in the same order; a ``type`` of ``None`` is
-            probed with ``get`` in :data:`PROBE_ORDER`, the first type that knows the id wins.
+        items: the jobs as the caller gave them (any designation of a job; kept for
+            :attr:`WaitTimeout.pending`). A bad designation fails here, before any I/O; a bare
+            id is probed with ``get`` in :data:`PROBE_ORDER`, the first type that knows it wins.
         options: the wait's options.
         scope: what the subscription covers (:class:`JobScope` for one job's stream).
-        deadline: the wait's deadline, on the clock the driver reads ``now`` from.
-        start: when the wait started, on that clock (for the elapsed times it logs).
-        rng: the jitter source.
+        clock: the driver's clock, read once here (the elapsed times it logs count from then;
+            every later input brings its own time).
         policy: the retry policy: the client's, so that one layer retries.
+        deadline: the wait's deadline on ``clock``; without one, ``options.timeout`` from now.
+        rng: the jitter source.
     """
 
     def __init__(
         self,
         items: Sequence[Any],
-        targets: Sequence[Target],
         options: WaitOptions,
-        *,
         scope: Scope,
-        deadline: Deadline,
-        start: float,
-        rng: random.Random,
+        clock: Callable[[], float],
         policy: RetryPolicy = DEFAULT_POLICY,
+        deadline: Optional[Deadline] = None,
+        rng: Optional[random.Random] = None,
     ) -> None:
+        targets = [target_of(item) for item in items]
+        start = clock()
         # By position; a dict, so that the jobs that leave a long shared wait are forgotten.
         self.items = dict(enumerate(items))
         self.options = options
         self.scope = scope
-        self.deadline = deadline
+        self.deadline = deadline or Deadline(options.timeout, clock=clock, start=start)
         self.policy = policy
-        self.rng = rng
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.started = start
         self.count = len(targets)
         self.jobs: dict[Key, Job] = {}
@@ -617,33 +619,6 @@ class Waiter:
         self._last_error: Optional[BaseException] = None
 
     # -- views ------------------------------------------------------------------------------
-
-    @classmethod
-    def begin(
-        cls,
-        items: Sequence[Any],
-        options: WaitOptions,
-        scope: Scope,
-        policy: RetryPolicy,
-        deadline: Optional[Deadline],
-        clock: Callable[[], float],
-        rng: Optional[random.Random],
-    ) -> Waiter:
-        """The wait of ``items`` (any designation of a job), starting now on ``clock``; without
-        a ``deadline``, ``options.timeout`` from now. A bad designation fails here, before
-        any I/O."""
-        targets = [target_of(item) for item in items]
-        start = clock()
-        return cls(
-            items,
-            targets,
-            options,
-            scope=scope,
-            deadline=deadline or Deadline(options.timeout, clock=clock, start=start),
-            start=start,
-            rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
-            policy=policy,
-        )
 
     @property
     def keeps_stream(self) -> bool:
