@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from types import TracebackType
 from typing import Optional
 
@@ -12,7 +12,7 @@ import requests
 from ._defaults import DEFAULT_MAX_EVENT_SIZE
 from ._exceptions import InvalidArgument, StreamInterrupted
 from ._models import CloseEvent, Event, parse_event
-from ._sse import SSEDecoder
+from ._sse import PAUSED, SSEDecoder
 from ._stream import cancel_response, iter_chunks
 
 
@@ -138,25 +138,35 @@ class EventStream(Iterator[Event]):
 def _generate(connection: _Connection, decoder: SSEDecoder) -> Generator[Event, None, None]:
     cancelled = connection.cancelled
     try:
-        for name, data in decoder.iter_raw(iter_chunks(connection.response)):
+        for event in decode_stream(decoder, iter_chunks(connection.response)):
             if cancelled.is_set():
                 return
-            event = parse_event(name, data, decoder.last_event_id)
+            assert event is not None  # no PAUSE among these chunks
             yield event
-            if isinstance(event, CloseEvent):
-                return
-        if cancelled.is_set():
-            return
-        dropped = ""
-        if decoder.truncated:
-            dropped = f"; {decoder.dropped} bytes of an unterminated event were dropped"
-        raise StreamInterrupted(
-            f"expected the event stream to go on until its close event, "
-            f"got the end of the stream first{dropped}"
-        )
     except StreamInterrupted:
         if cancelled.is_set():
             return  # the read was unblocked on purpose
         raise
     finally:
         connection.close()
+
+
+def decode_stream(decoder: SSEDecoder, chunks: Iterable[bytes]) -> Iterator[Optional[Event]]:
+    """The typed events of a stream's ``chunks``, up to and including ``close``; ``None`` where
+    a :data:`~waylay_jobs._sse.PAUSE` asks for more bytes. Raises :class:`StreamInterrupted`
+    when the chunks end before ``close`` (and the decoder's framing errors as they come)."""
+    for item in decoder.iter_raw(chunks):
+        if item is PAUSED:
+            yield None
+            continue
+        event = parse_event(item[0], item[1], decoder.last_event_id)
+        yield event
+        if isinstance(event, CloseEvent):
+            return
+    dropped = ""
+    if decoder.truncated:
+        dropped = f"; {decoder.dropped} bytes of an unterminated event were dropped"
+    raise StreamInterrupted(
+        "expected the event stream to go on until its close event, "
+        f"got the end of the stream first{dropped}"
+    )

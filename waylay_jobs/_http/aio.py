@@ -35,6 +35,7 @@ import httpx
 from .._config import Credentials
 from .._defaults import DEFAULT_MAX_EVENT_SIZE
 from .._endpoints import EVENTS_PATH, JOBS_PATH, job_path
+from .._events import decode_stream
 from .._exceptions import ApiError, IdleTimeout, StreamError, StreamInterrupted, TransportError
 from .._models import (
     CloseEvent,
@@ -43,10 +44,9 @@ from .._models import (
     JobsResponse,
     decode_job_response,
     decode_jobs_response,
-    parse_event,
 )
 from .._policy import DEFAULT_POLICY, Deadline, RetryPolicy
-from .._sse import PAUSE, PAUSED, SSEDecoder
+from .._sse import PAUSE, SSEDecoder
 from .core import (
     DEFAULT_TIMEOUT,
     JSON_EXPECTED,
@@ -476,7 +476,7 @@ class AsyncEventStream:
         self._body_ended = False
         self._done = False
         self._bytes: AsyncIterator[bytes] = response.aiter_bytes()
-        self._events = self._decoder.iter_raw(self._chunks())
+        self._events = decode_stream(self._decoder, self._chunks())
 
     @property
     def retry(self) -> Optional[int]:
@@ -497,28 +497,16 @@ class AsyncEventStream:
         if self._done:
             raise StopAsyncIteration
         try:
-            while True:
-                item = next(self._events, None)
-                if item is PAUSED:
-                    await self._receive()
-                    continue
-                if item is None:
-                    dropped = ""
-                    if self._decoder.truncated:
-                        dropped = (
-                            f"; {self._decoder.dropped} bytes of an unterminated event were dropped"
-                        )
-                    raise StreamInterrupted(
-                        "expected the event stream to go on until its close event, "
-                        f"got the end of the stream first{dropped}"
-                    )
-                event = parse_event(item[0], item[1], self._decoder.last_event_id)
-                if isinstance(event, CloseEvent):
-                    await self.aclose()
-                return event
+            event = next(self._events)
+            while event is None:  # the decoder needs more bytes
+                await self._receive()
+                event = next(self._events)
         except StreamError:
             await self.aclose()
             raise
+        if isinstance(event, CloseEvent):
+            await self.aclose()
+        return event
 
     async def _receive(self) -> None:
         try:
