@@ -155,11 +155,15 @@ class Run:
         assert self.next() == Get(str(target.type), target.id)
         self.waiter.job_received(self.now, job(target, state))
 
-    def subscribe(self, first: str = "active") -> None:
-        """Subscribe, receive ack, pass the first check (``first``): then the stream is read."""
+    def go_live(self) -> None:
+        """Subscribe and receive ack: the stream has answered, and the first check starts."""
         self.expect(Subscribe)
         self.waiter.subscribed(self.now)
         self.waiter.event_received(self.now, event("ack"))
+
+    def subscribe(self, first: str = "active") -> None:
+        """Subscribe, receive ack, pass the first check (``first``): then the stream is read."""
+        self.go_live()
         self.get(first)
         self.expect(Read)
 
@@ -201,9 +205,7 @@ def test_subscribe_then_check_then_confirm_the_end(scope: str) -> None:
 @pytest.mark.parametrize("scope", SCOPES)
 def test_a_job_that_already_ended_is_done_at_the_first_check(scope: str) -> None:
     run = Run(scope)
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     run.get("completed")
     assert isinstance(run.finish(), Done)
 
@@ -635,9 +637,7 @@ def test_a_job_stream_passes_every_event_and_logs_the_childrens(
 
 def test_a_failed_check_on_a_job_stream_goes_back_to_reading() -> None:
     run = Run("job")
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     assert run.next() == Get("build", "a")
     run.waiter.request_failed(run.now, api_error(503))
     run.expect(Read)  # its close is checked anyway
@@ -695,9 +695,7 @@ def test_the_tenant_stream_filters_on_the_type_only_when_it_can(children: bool) 
 
 def test_the_first_check_lists_a_type_shared_by_several_jobs() -> None:
     run = Run("tenant", [A, B, C], max_stream_failures=5)
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     assert run.next() == Get("deploy", "c")
     run.waiter.job_received(run.now, job(C, "active"))
     first = run.expect(ListJobs)
@@ -714,9 +712,7 @@ def test_the_first_check_lists_a_type_shared_by_several_jobs() -> None:
 
 def test_a_check_after_a_fault_lists_the_final_states_since_the_oldest_job() -> None:
     run = Run("tenant", [A, B])
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     run.expect(ListJobs)
     run.waiter.listed(run.now, listing("build", ("a", "active"), ("b", "active")))
     run.expect(Read)
@@ -728,9 +724,7 @@ def test_a_check_after_a_fault_lists_the_final_states_since_the_oldest_job() -> 
 
 def test_events_already_on_the_stream_are_read_before_each_request_of_a_check() -> None:
     run = Run("tenant", [A, C])
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     assert run.waiter.next_action(run.now) == Read(0.0)  # an event may be waiting
     run.waiter.event_received(run.now, event("completed", C))
     assert run.waiter.next_action(run.now) == Read(0.0)  # and another one
@@ -744,9 +738,7 @@ def test_events_already_on_the_stream_are_read_before_each_request_of_a_check() 
 
 def test_a_failed_get_on_the_tenant_stream_is_asked_again_while_reading() -> None:
     run = Run("tenant")
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     assert run.next() == Get("build", "a")
     run.waiter.request_failed(run.now, api_error(503, retry_after=2))
     read = run.expect(Read)
@@ -760,9 +752,7 @@ def test_a_failed_get_on_the_tenant_stream_is_asked_again_while_reading() -> Non
 
 def test_a_failed_list_falls_back_to_a_get_each() -> None:
     run = Run("tenant", [A, B])
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     run.expect(ListJobs)
     run.waiter.request_failed(run.now, api_error(400))
     run.get("active", A)
@@ -772,9 +762,7 @@ def test_a_failed_list_falls_back_to_a_get_each() -> None:
 
 def test_a_list_refused_for_the_credentials_ends_the_wait() -> None:
     run = Run("tenant", [A, B])
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     run.expect(ListJobs)
     error = api_error(403, cls=AuthError)
     run.waiter.request_failed(run.now, error)
@@ -783,9 +771,7 @@ def test_a_list_refused_for_the_credentials_ends_the_wait() -> None:
 
 def test_a_job_missing_from_a_full_listing_is_paged_for_then_asked_with_get() -> None:
     run = Run("tenant", [A, B])
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     run.expect(ListJobs)
     run.waiter.listed(run.now, listing("build", ("a", "active"), ("zz", "active"), limit=2))
     page = run.expect(ListJobs)  # the next page, before the oldest of this one
@@ -799,9 +785,7 @@ def test_missing_jobs_are_named_together_before_any_job_is_handed_over() -> None
     for _ in PROBE_ORDER:
         run.expect(Get)
         run.waiter.request_failed(run.now, api_error(404, cls=NotFoundError))
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     assert run.next() == Get("build", "a")
     run.waiter.job_received(run.now, job(A, "completed"))
     assert run.next() == Get("deploy", "c")
@@ -980,9 +964,7 @@ def test_a_job_that_joins_before_the_stream_answers_is_in_the_first_check() -> N
 
 def test_a_job_that_leaves_is_no_longer_followed_and_its_answer_is_ignored() -> None:
     run = shared_run(A, D)
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     run.get("active")  # A's ...
     assert run.next() == Get("deploy", "d")
     run.waiter.remove(("deploy", "d"))  # ... and D leaves while its get is under way
@@ -1008,9 +990,7 @@ def test_a_long_shared_wait_keeps_nothing_of_the_jobs_that_left() -> None:
 
 def test_one_jobs_404_drops_that_job_and_the_others_go_on() -> None:
     run = shared_run(A, D)
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     gone = NotFoundError("no such job", status_code=404)
     assert run.next() == Get("build", "a")
     run.waiter.request_failed(run.now, gone)
@@ -1022,9 +1002,7 @@ def test_one_jobs_404_drops_that_job_and_the_others_go_on() -> None:
 
 def test_refused_credentials_end_the_shared_wait_for_every_job() -> None:
     run = shared_run(A, D)
-    run.expect(Subscribe)
-    run.waiter.subscribed(run.now)
-    run.waiter.event_received(run.now, event("ack"))
+    run.go_live()
     refused = AuthError("forbidden", status_code=403)
     assert run.next() == Get("build", "a")
     run.waiter.request_failed(run.now, refused)
