@@ -1,11 +1,11 @@
 """The wait machine: the decisions of a wait for one job or many, apart from its I/O.
 
 A :class:`Waiter` never sends a request, reads a socket or sleeps, and reads the driver's clock
-only once, when it starts. Its driver
-asks :meth:`Waiter.next_action` what to do (get or list jobs, subscribe, read the stream for
-at most so long, sleep, hand over an ended job, finish, fail), does it, and tells the machine
-what happened, with the time it happened (as h11 keeps HTTP apart from sockets). The blocking
-driver and the asyncio driver are short loops over it; its tests need a fake clock, no server.
+only once, when it starts. Its driver asks :meth:`Waiter.next_action` what to do (get or list
+jobs, subscribe, read the stream for at most so long, sleep, hand over an ended job, finish,
+fail), does it, and tells the machine what happened, with the time it happened (as h11 keeps
+HTTP apart from sockets). The blocking driver and the asyncio driver are short loops over it;
+its tests need a fake clock, no server.
 
 One job is the N=1 case of many (a Kubernetes informer: one watch, many keys). What differs
 is the :class:`Scope` of the subscription: :class:`JobScope` follows one job's own stream
