@@ -776,7 +776,8 @@ def trigger_report(
         "",
         "ms from the `transition()` call to the trigger's `TriggerEvent` (after its confirming "
         "get). `shared`: the triggers as shipped, one event stream for the loop; `per-trigger`: "
-        "the baseline, each trigger over a stream of its own (the previous release). Beside it, "
+        "the baseline, each trigger over a stream and an httpx client of its own (the previous "
+        "release). Beside it, "
         "one round of reschedule-sensor pokes for the same jobs: one poke per job, each a new "
         "client, one `get`, closed, as `WaylayJobSensor.poke` does.",
         "",

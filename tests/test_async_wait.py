@@ -292,8 +292,7 @@ def test_the_loop_shares_one_client_and_closes_it_when_it_ends() -> None:
     first, second = asyncio.run(twice())
 
     assert first is second
-    assert first.requests.is_closed
-    assert first.proxied_streams.is_closed
+    assert first.client.is_closed
 
 
 def test_waits_of_one_loop_share_one_tls_context(

@@ -8,10 +8,10 @@ framing (:class:`~waylay_jobs._sse.SSEDecoder`, pushed bytes as they arrive) and
 decoding. What to send and what an answer means is decided by :mod:`~waylay_jobs._http.core`,
 as for the ``requests`` transport. The driver is ``waylay_jobs._wait.aio``.
 
-All waits of one event loop share one TLS context, one ``httpx.AsyncClient`` for their
-``get`` calls (a few keep-alive connections) and, per API key, one token; each stream has a
-light client of its own on that TLS context (see :func:`stream_client`). Cancelling the task
-that waits closes its stream's connection at once. Needs ``httpx`` (Airflow 3 depends on it);
+All waits of one event loop share one ``httpx.AsyncClient`` (a few keep-alive connections,
+one TLS context) and, per API key, one token; the triggers of a loop share one stream
+(:mod:`waylay_jobs._wait.shared`), which is one more connection of that client. Cancelling the
+task that waits closes its stream's connection at once. Needs ``httpx`` (Airflow 3 depends on it);
 the rest of the library never imports this module.
 """
 
@@ -20,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 import time
-import urllib.request
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -84,81 +81,35 @@ _TOKENS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ..
 
 @dataclass
 class _Shared:
-    ssl_context: ssl.SSLContext
-    requests: httpx.AsyncClient
-    proxied_streams: httpx.AsyncClient
+    client: httpx.AsyncClient
     closer: AsyncGenerator[None, None]
 
 
-async def _close_at_loop_end(*clients: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
     # An async generator left suspended here is closed by the loop's shutdown_asyncgens(),
     # which asyncio.run() (the triggerer's loop, dag.test()'s in-line trigger) awaits before it
     # closes the loop: the pooled keep-alive connections are closed then, not left to the GC.
     try:
         yield
     finally:
-        for client in clients:
-            await client.aclose()
+        await client.aclose()
 
 
 async def _shared() -> _Shared:
-    """What the waits of the running event loop share: one TLS context, and the client of
-    their short requests (a few keep-alive connections for every wait's ``get``); created on
-    first use, closed when the loop shuts down (``asyncio.run`` ending)."""
+    """What the waits of the running event loop share: the client of their requests and
+    streams (a few keep-alive connections for every wait's ``get``, one TLS context); created
+    on first use, closed when the loop shuts down (``asyncio.run`` ending)."""
     loop = asyncio.get_running_loop()
     shared = _CLIENTS.get(loop)
-    if shared is None or shared.requests.is_closed:
-        context = httpx.create_ssl_context()
-        requests = httpx.AsyncClient(
-            verify=context,
+    if shared is None or shared.client.is_closed:
+        client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             follow_redirects=True,
         )
-        proxied = httpx.AsyncClient(
-            verify=context,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-            follow_redirects=True,
-        )
-        closer = _close_at_loop_end(requests, proxied)
+        closer = _close_at_loop_end(client)
         await closer.__anext__()  # started: the loop now tracks it (weakly; kept in _Shared)
-        shared = _CLIENTS[loop] = _Shared(context, requests, proxied, closer)
+        shared = _CLIENTS[loop] = _Shared(client, closer)
     return shared
-
-
-def _proxied(url: str) -> bool:
-    """Whether the environment routes ``url`` through a proxy (``HTTPS_PROXY`` & co)."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
-
-
-async def stream_client(url: str) -> tuple[httpx.AsyncClient, bool]:
-    """The client to open one event stream of ``url`` with, and whether the caller owns it
-    (closes it with the stream).
-
-    A stream gets a client of its own, with a one-connection pool and the loop's shared TLS
-    context (creating one costs some 20 µs; a TLS context costs 20 ms). Why not one shared
-    pool: httpcore looks at every connection of a pool on each request and each response
-    close, so with 500 streams open in one pool each ``get`` and each stream's end cost the
-    loop milliseconds (measured: the ends of 500 jobs reached their triggers seconds late).
-    Behind an environment proxy the streams share one pool instead (httpx builds a proxy's
-    transport, and its TLS context, per client).
-    """
-    shared = await _shared()
-    if _proxied(url):
-        return shared.proxied_streams, False
-    transport = httpx.AsyncHTTPTransport(
-        verify=shared.ssl_context,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
-    )
-    client = httpx.AsyncClient(
-        transport=transport,
-        follow_redirects=True,
-        trust_env=False,  # no proxy applies (checked above)
-    )
-    return client, True
 
 
 # -- responses to exceptions ------------------------------------------------------------------
@@ -335,8 +286,8 @@ class AsyncTransport:
         policy: the retry policy of the waits driven over this transport (the wait machine
             retries; each request here is one attempt, plus one resend after a 401 with a
             renewed token).
-        client: an ``httpx.AsyncClient`` to use instead of the shared ones, for requests and
-            streams alike (not closed here).
+        client: an ``httpx.AsyncClient`` to use instead of the loop's shared one, for requests
+            and streams alike (not closed here).
     """
 
     def __init__(
@@ -355,10 +306,6 @@ class AsyncTransport:
 
     def __repr__(self) -> str:
         return f"AsyncTransport(gateway_url={self.gateway_url!r}, auth={self.auth!r})"
-
-    async def requests_client(self) -> httpx.AsyncClient:
-        """The client that short requests go through."""
-        return self._client if self._client is not None else (await _shared()).requests
 
     async def get_job(
         self, job_type: str, job_id: str, *, deadline: Optional[Deadline] = None
@@ -384,30 +331,18 @@ class AsyncTransport:
     ) -> AsyncEventStream:
         """``GET /registry/v2/jobs/events``: an open stream; never retried here."""
         pair = (self.timeout[0], read_timeout)
-        owned: Optional[httpx.AsyncClient] = None
-        if self._client is not None:
-            client = self._client
-        else:
-            client, owns = await stream_client(self.gateway_url + EVENTS_PATH)
-            owned = client if owns else None
-        stream: Optional[AsyncEventStream] = None
+        response = await self._send(
+            EVENTS_PATH, params, STREAM_HEADERS, deadline, pair, stream=True
+        )
         try:
-            response = await self._send(
-                EVENTS_PATH, params, STREAM_HEADERS, deadline, pair, client, stream=True
-            )
-            try:
-                limit = stream_refused(response.status_code, response.headers.get("Content-Type"))
-                if limit is not None:
-                    body = await _read_some(response, limit)
-                    raise error_from_httpx(response, expected=STREAM_EXPECTED, body=body)
-                stream = AsyncEventStream(response, max_event_size=max_event_size, owner=owned)
-            finally:
-                if stream is None:
-                    await response.aclose()
-        finally:
-            if stream is None and owned is not None:
-                await owned.aclose()
-        return stream
+            limit = stream_refused(response.status_code, response.headers.get("Content-Type"))
+            if limit is not None:
+                body = await _read_some(response, limit)
+                raise error_from_httpx(response, expected=STREAM_EXPECTED, body=body)
+            return AsyncEventStream(response, max_event_size=max_event_size)
+        except BaseException:
+            await response.aclose()
+            raise
 
     async def _get_json(self, path: str, params: Params, deadline: Optional[Deadline]) -> Any:
         response = await self._send(path, params, JSON_HEADERS, deadline)
@@ -426,15 +361,13 @@ class AsyncTransport:
         headers: dict[str, str],
         deadline: Optional[Deadline],
         pair: Optional[tuple[float, float]] = None,
-        client: Optional[httpx.AsyncClient] = None,
         *,
         stream: bool = False,
     ) -> httpx.Response:
-        short = await self.requests_client()
-        client = client or short
+        client = self._client or (await _shared()).client
         url = self.gateway_url + path
         for attempt in (1, 2):
-            authorization = await self.auth.header(short, deadline)
+            authorization = await self.auth.header(client, deadline)
             request = client.build_request(
                 "GET",
                 url,
@@ -467,10 +400,8 @@ class AsyncEventStream:
         response: httpx.Response,
         *,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-        owner: Optional[httpx.AsyncClient] = None,
     ) -> None:
         self.response = response
-        self._owner = owner
         self._decoder = SSEDecoder(max_event_size=max_event_size)
         self._pending: deque[bytes] = deque()
         self._body_ended = False
@@ -528,11 +459,7 @@ class AsyncEventStream:
             self._pending.append(chunk)
 
     async def aclose(self) -> None:
-        """Release the connection (closed, not pooled, when the body was not read to its end),
-        and the stream's own client if it has one. Idempotent."""
+        """Release the connection (closed, not pooled, when the body was not read to its end).
+        Idempotent."""
         self._done = True
-        try:
-            await self.response.aclose()
-        finally:
-            if self._owner is not None:
-                await self._owner.aclose()
+        await self.response.aclose()
