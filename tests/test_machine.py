@@ -80,12 +80,14 @@ def event(name: str, target: Target = A) -> Event:
     return parse_event(name, json.dumps(data))
 
 
-def listing(job_type: str, *items: tuple[str, str], limit: int = 1000) -> JobsResponse:
+def listing(
+    job_type: str, *items: tuple[str, str], limit: int = 1000, created: str = CREATED
+) -> JobsResponse:
     return JobsResponse.from_wire(
         {
             "limit": limit,
             "jobs": [
-                {"type": job_type, "id": i, "state": s, "createdAt": CREATED, "operation": "x"}
+                {"type": job_type, "id": i, "state": s, "createdAt": created, "operation": "x"}
                 for i, s in items
             ],
         }
@@ -722,6 +724,18 @@ def test_a_check_after_a_fault_lists_the_final_states_since_the_oldest_job() -> 
     assert later.created_after == created_time(CREATED) - dt.timedelta(seconds=1)
 
 
+def test_a_creation_time_without_an_offset_puts_no_time_bound_on_a_later_check() -> None:
+    run = Run("tenant", [A, B])
+    run.go_live()
+    run.expect(ListJobs)
+    naive = "2026-05-02T09:14:03"  # in what zone? one ahead of UTC would hide the jobs
+    run.waiter.listed(run.now, listing("build", ("a", "active"), ("b", "active"), created=naive))
+    run.expect(Read)
+    run.waiter.stream_ended(run.now)
+    later = run.expect(ListJobs)
+    assert (later.states, later.created_after) == (("completed", "failed"), None)
+
+
 def test_events_already_on_the_stream_are_read_before_each_request_of_a_check() -> None:
     run = Run("tenant", [A, C])
     run.go_live()
@@ -876,16 +890,18 @@ def test_error_kinds(error: Any, kind: str) -> None:
     assert error_kind(error) == kind
 
 
-def test_created_time_reads_the_wire_forms() -> None:
+def test_created_time_reads_the_wire_forms_and_takes_no_time_without_an_offset() -> None:
     utc = dt.timezone.utc
     assert created_time(CREATED) == dt.datetime(2026, 5, 2, 9, 14, 3, 512000, tzinfo=utc)
     assert created_time("2026-05-02T09:14:03Z") == dt.datetime(2026, 5, 2, 9, 14, 3, tzinfo=utc)
     assert created_time("2026-05-02T09:14:03.5+02:00") == dt.datetime(
         2026, 5, 2, 7, 14, 3, 500000, tzinfo=utc
     )
-    naive = dt.datetime(2026, 5, 2)
-    assert created_time(naive) == naive.replace(tzinfo=utc)
-    assert created_time("2026-05-02T09:14:03") == dt.datetime(2026, 5, 2, 9, 14, 3, tzinfo=utc)
+    aware = dt.datetime(2026, 5, 2, tzinfo=utc)
+    assert created_time(aware) is aware
+    # Without an offset the zone is a guess: one ahead of UTC would put the bound after the job.
+    assert created_time(dt.datetime(2026, 5, 2)) is None
+    assert created_time("2026-05-02T09:14:03") is None
     assert created_time("yesterday") is None
     assert created_time(None) is None
 

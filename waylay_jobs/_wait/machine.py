@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn, Optional, Union
 
 from .._checks import check_flag, check_seconds
+from .._codec import parse_time
 from .._defaults import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAM_FAILURES, DEFAULT_POLL_INTERVAL
 from .._exceptions import (
     ApiError,
@@ -266,22 +267,11 @@ def error_kind(exc: JobsError) -> str:
 
 
 def created_time(value: Any) -> Optional[dt.datetime]:
-    """A ``createdAt`` value (wire text or ``datetime``) as an aware datetime, or ``None``."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:  # fromisoformat before 3.11 wants 3 or 6 digits of fraction
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        fraction = (rest[:digits] + "000000")[:6]
-        text = f"{head}.{fraction}{rest[digits:]}"
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    """A ``createdAt`` value (wire text or ``datetime``) as an aware datetime, or ``None`` when
+    it has no UTC offset: a guessed zone could put a check's ``createdAfter`` after the job."""
+    if isinstance(value, str):
+        value = parse_time(value)
+    return value if isinstance(value, dt.datetime) and value.tzinfo else None
 
 
 @dataclass
