@@ -661,7 +661,9 @@ class Waiter:
         if self.deadline.expired(now):
             last = self._last_error
             if isinstance(last, TransportError) and last.connect_failed and not self._answered:
-                return self.fail(last)  # a gateway that never answered: that, not a timeout
+                # Nothing ever came back during this wait: a wrong URL or a gateway that is
+                # down. Say so rather than time out: the more useful error.
+                return self.fail(last)
             return self.fail(self.scope.timed_out(self, ""), last)
         if not self.probes and self._first_check_done and self._ended == len(self.jobs):
             return self._finish()
@@ -786,12 +788,10 @@ class Waiter:
         if kind == "fatal" and (not listing or isinstance(exc, AuthError)):
             self.fail(exc)
             return
-        # Nothing ever came back during this wait: a wrong URL or a gateway that is down. Say
-        # so rather than wait for nothing, even when the time is up: the more useful error.
-        never_answered = kind == "unreachable" and not self._answered
         if self.deadline.expired(now):
-            self.fail(exc) if never_answered else self._time_out(exc)
-            return
+            return  # the request was cut short by the deadline: next_action ends the wait
+        # Nothing ever came back during this wait: a wrong URL or a gateway that is down.
+        never_answered = kind == "unreachable" and not self._answered
         retry_after = exc.retry_after if isinstance(exc, ApiError) else None
         if self._asks_too_long(retry_after, request):
             return
@@ -863,8 +863,7 @@ class Waiter:
             self.fail(exc)
             return
         if self.deadline.expired(now):
-            self._time_out(exc)
-            return
+            return  # next_action ends the wait
         self._retry_after = exc.retry_after if isinstance(exc, ApiError) else None
         self._stream_failed(f"subscribing failed: {exc}")
 
@@ -1137,10 +1136,6 @@ class Waiter:
                 job.state or "unknown",
             )
         self._next_round()
-
-    def _time_out(self, cause: BaseException) -> None:
-        """The request was cut short by the deadline: the wait is over, not the server."""
-        self.fail(self.scope.timed_out(self, ""), cause)
 
     def _asks_too_long(self, retry_after: Optional[float], request: Optional[_Request]) -> bool:
         """Fail the wait at once (and return True) when the server asks to wait past the
