@@ -22,7 +22,8 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
-from ._exceptions import IdleTimeout, StreamError, StreamInterrupted
+from ._exceptions import StreamError
+from ._http.core import stream_broken, stream_idle
 
 #: Bytes asked for per read; a read returns as soon as anything has arrived.
 CHUNK_SIZE = 65536
@@ -47,15 +48,9 @@ def iter_chunks(response: requests.Response, chunk_size: int = CHUNK_SIZE) -> It
         try:
             chunk = read()
         except _TIMEOUTS as exc:
-            raise IdleTimeout(
-                "expected more of the event stream, "
-                "got nothing within the idle timeout (the read timeout)"
-            ) from exc
+            raise stream_idle() from exc
         except _BROKEN as exc:
-            raise StreamInterrupted(
-                f"expected more of the event stream, got a broken connection: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise stream_broken(exc) from exc
         if not chunk:
             return
         yield chunk

@@ -33,7 +33,7 @@ from .._config import Credentials
 from .._defaults import DEFAULT_MAX_EVENT_SIZE
 from .._endpoints import EVENTS_PATH, JOBS_PATH, job_path
 from .._events import decode_stream
-from .._exceptions import ApiError, IdleTimeout, StreamError, StreamInterrupted, TransportError
+from .._exceptions import ApiError, StreamError, TransportError
 from .._models import (
     CloseEvent,
     Event,
@@ -59,6 +59,8 @@ from .core import (
     normalize_gateway_url,
     plain_http_hint,
     request_headers,
+    stream_broken,
+    stream_idle,
     stream_refused,
     token_from_answer,
     token_not_in_time,
@@ -446,15 +448,9 @@ class AsyncEventStream:
             self._body_ended = True
             return
         except httpx.ReadTimeout as exc:
-            raise IdleTimeout(
-                "expected more of the event stream, "
-                "got nothing within the idle timeout (the read timeout)"
-            ) from exc
+            raise stream_idle() from exc
         except httpx.HTTPError as exc:
-            raise StreamInterrupted(
-                f"expected more of the event stream, got a broken connection: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise stream_broken(exc) from exc
         if chunk:
             self._pending.append(chunk)
 

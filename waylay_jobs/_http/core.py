@@ -17,7 +17,15 @@ from typing import Any, NamedTuple, Optional, Union
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .._checks import is_seconds
-from .._exceptions import ApiError, AuthError, InvalidArgument, NotFoundError, TransportError
+from .._exceptions import (
+    ApiError,
+    AuthError,
+    IdleTimeout,
+    InvalidArgument,
+    NotFoundError,
+    StreamInterrupted,
+    TransportError,
+)
 from .._policy import parse_retry_after
 from .._version import __version__
 
@@ -140,6 +148,20 @@ def transport_error(
     )
     error.__cause__ = exc
     return error
+
+
+def stream_idle() -> IdleTimeout:
+    """The error of a stream read that got nothing within its read (idle) timeout."""
+    return IdleTimeout(
+        "expected more of the event stream, got nothing within the idle timeout (the read timeout)"
+    )
+
+
+def stream_broken(exc: BaseException) -> StreamInterrupted:
+    """The error of a stream read on a broken connection (raise it ``from exc``)."""
+    return StreamInterrupted(
+        f"expected more of the event stream, got a broken connection: {type(exc).__name__}: {exc}"
+    )
 
 
 # -- answers ----------------------------------------------------------------------------------
