@@ -13,6 +13,7 @@ timeouts instead.
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 from collections.abc import Iterator
@@ -113,8 +114,47 @@ def _register(connection: Any) -> None:
         interrupter.register(connection)
 
 
+class _PoolQueue(queue.LifoQueue[Any]):
+    """urllib3's queue of idle connections, without a lock that a Ctrl-C can leave taken.
+
+    ``queue.LifoQueue`` takes its mutex through ``threading.Condition.__enter__``, a Python
+    method: a ``KeyboardInterrupt`` that lands after the lock is acquired and before that
+    method returns leaves the mutex held for good. The next ``get`` or ``put`` then waits
+    for ever: urllib3's own clean-up of the interrupted request (``_put_conn`` in the
+    ``finally`` of ``urlopen``), or the thread reading an event stream when the cancelled
+    stream hands its connection back, which ``BlockingWait`` then joins. The pools never
+    block on this queue (``pool_block`` is off), so its non-blocking ``get`` and ``put`` take
+    the mutex itself in a ``with``: a C lock is entered and its block set up without a
+    point where an interrupt can fall between them.
+    """
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        if block:
+            return super().get(block, timeout)
+        with self.mutex:
+            if not self._qsize():
+                raise queue.Empty
+            item = self._get()
+            self.not_full.notify()
+            return item
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        if block:
+            super().put(item, block, timeout)
+            return
+        with self.mutex:
+            if 0 < self.maxsize <= self._qsize():
+                raise queue.Full
+            self._put(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+
+
 class _Registering:
-    """Mixed into urllib3's pools: each connection a request goes out on is registered."""
+    """Mixed into urllib3's pools: each connection a request goes out on is registered, and
+    the idle connections wait in a :class:`_PoolQueue`."""
+
+    QueueCls = _PoolQueue
 
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         _register(conn)
