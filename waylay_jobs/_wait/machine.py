@@ -769,12 +769,9 @@ class Waiter:
     def request_failed(self, now: float, exc: JobsError) -> None:
         """The ``get`` or ``list`` asked for raised ``exc`` (an :class:`ApiError` or a
         :class:`TransportError`)."""
-        self._now = now
-        self._last_error = exc
+        self._failed_at(now, exc)
         request, self._inflight = self._inflight, None
         assert request is not None
-        if isinstance(exc, ApiError):
-            self._answered = True
         kind = error_kind(exc)
         listing = isinstance(request, _ListPlan)
         # Refused credentials concern every job; any other refusal, only the job asked about.
@@ -855,10 +852,7 @@ class Waiter:
 
     def subscribe_failed(self, now: float, exc: JobsError) -> None:
         """Opening the stream raised ``exc``; the jobs are checked before reconnecting."""
-        self._now = now
-        self._last_error = exc
-        if isinstance(exc, ApiError):
-            self._answered = True
+        self._failed_at(now, exc)
         if error_kind(exc) == "fatal":
             self.fail(exc)
             return
@@ -954,8 +948,7 @@ class Waiter:
 
     def stream_failed(self, now: float, exc: JobsError) -> None:
         """Reading the stream raised ``exc`` (a ``StreamError`` or ``TransportError``)."""
-        self._now = now
-        self._last_error = exc
+        self._failed_at(now, exc)
         if isinstance(exc, EventDecodeError):
             # Surfaced, never dropped; the check decides what it meant.
             logger.warning("%s: %s; checking the state", self.scope.subject(self), exc)
@@ -1015,6 +1008,12 @@ class Waiter:
     def _heard(self, now: float) -> None:
         self._now = now
         self._answered = True
+
+    def _failed_at(self, now: float, exc: JobsError) -> None:
+        self._now = now
+        self._last_error = exc
+        if isinstance(exc, ApiError):  # an error answer is an answer: the gateway is there
+            self._answered = True
 
     def _label(self, request: _Request) -> str:
         if isinstance(request, _Probe):
