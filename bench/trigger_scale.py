@@ -57,6 +57,7 @@ from waylay_jobs.airflow import triggers as triggers_mod
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONN_ID = "waylay_bench"
+TOKEN = "bench"  # the fake registry takes any token
 
 
 @functools.cache
@@ -76,7 +77,7 @@ async def _own_stream(
     deadline = None if timeout is None else Deadline(timeout)
     async with httpx.AsyncClient(verify=_tls_context()) as client:
         own = AsyncTransport(
-            Credentials(gateway_url=transport.gateway_url, token="bench"),
+            Credentials(gateway_url=transport.gateway_url, token=TOKEN),
             timeout=transport.timeout,
             policy=transport.policy,
             client=client,
@@ -171,7 +172,7 @@ def _pokes(url: str, jobs: list[list[str]]) -> dict[str, Any]:
     cpu_before = sum(psutil.Process().cpu_times()[:2])
     started = time.monotonic()
     for job_type, jid, _ in jobs:
-        with JobsClient(url, token="bench") as client:
+        with JobsClient(url, token=TOKEN) as client:
             client.get(job_type, jid)
     return {
         "pokes": len(jobs),
@@ -200,7 +201,7 @@ def one_run(triggers: int, spread: float, seed: int, shared: bool = True) -> dic
     assert server.stdin is not None
     try:
         setup = json.loads(server.stdout.readline())
-        conn = {"conn_type": "waylay", "host": setup["url"], "extra": {"token": "bench"}}
+        conn = {"conn_type": "waylay", "host": setup["url"], "extra": {"token": TOKEN}}
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(conn)
         result = asyncio.run(_run_triggers(setup["jobs"], server, spread, shared))
         result["poke_round"] = _pokes(setup["url"], setup["jobs"])
